@@ -1,0 +1,1 @@
+"""ECP5 devices and boards, the toolchain flow, hardware profiles and the host link."""

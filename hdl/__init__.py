@@ -1,0 +1,1 @@
+"""Amaranth gateware components. May import attnkit.golden, never sim/boards/tools."""

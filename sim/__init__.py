@@ -1,0 +1,1 @@
+"""Simulation harness: stream drivers, cocotb runner, formal checks."""

@@ -1,0 +1,1 @@
+"""Shared pytest configuration: marker tiers and seed reporting."""
