@@ -1,0 +1,387 @@
+"""Systolic GEMV array: ``y = W x`` with int8 activations and int8 or int4 weights.
+
+Data flow
+---------
+::
+
+    x_stream --> [issue] --> grp0 --> grp1 --> ... --> grpG-1      (x + control, 1 register/group)
+    w_stream --> [issue] --> +0      +1              +G-1          (weight skew, registers)
+                              |        |                |
+                            DSPs     DSPs             DSPs  -> split -> acc -> res
+                                                                         |
+                                          res[0..P-1] -> pipelined mux -> requant -> FIFO -> y_stream
+
+The ``lanes`` (P) processing elements are output-stationary: lane ``p`` accumulates row
+``t * P + p`` of tile ``t``. PEs are grouped by ``group`` (default 8); the activation and its
+control bits move group to group through one register per group (systolic: no P-wide
+fan-out; each activation register drives at most ``group`` DSP inputs), and each group's
+weights are delayed by the same number of cycles so they meet their activation.
+
+Tile 0 of a job consumes ``x_stream`` directly (and stores ``x`` in a ``max_n``-deep
+buffer); later tiles replay ``x`` from the buffer, so there is no separate load phase.
+
+Formats
+-------
+* ``x``: int8. ``W``: int8 or int4 (``weight_bits``). Lanes past row ``M - 1`` of the last
+  tile are ignored (send anything).
+* Products: exact. With ``weight_bits=4`` two lanes share one MULT18X18D: the DSP computes
+  ``(w_hi * 2**12 + w_lo) * x`` and the two products are split exactly *before*
+  accumulation (``lo = sext(p[0:12])``, ``hi = (p + 2**11) >> 12``; valid because
+  ``|w_lo * x| <= 1024 < 2**11``).
+* Accumulators: ``acc_width`` bits, two's complement, wrap on overflow (exact for
+  ``N <= 2**(acc_width - 16)`` with int8 weights; see :func:`attnkit.golden.gemv.min_acc_width`).
+* Output: the accumulator (``signed(acc_width)``), or with ``requant=True`` int8 from
+  ``clamp(round_shift(acc * req_mult, req_shift), -127, 127)`` (round half up), exactly
+  :func:`attnkit.golden.quant.requantize`.
+
+Interface and timing
+--------------------
+* ``m`` (rows, 1..65535) and ``n`` (columns, 1..``max_n``) are sampled when a job starts, which
+  is the cycle after the array is idle and ``x_stream.valid`` is seen; the job's first issue
+  slot follows one cycle later. ``m = 0`` or ``n = 0`` are not supported.
+* A job consumes ``N`` beats of ``x_stream`` and ``ceil(M/P) * N`` beats of ``w_stream``
+  (beat ``t*N + n`` holds ``W[t*P + p, n]`` in lane ``p``, see
+  :func:`attnkit.golden.gemv.weight_beats`) and produces ``M`` beats of ``y_stream`` in row
+  order, ``last`` set on row ``M - 1``.
+* Throughput: ``P`` MACs per cycle (one weight beat per cycle) while both input streams
+  are valid and ``N >= P + drain_latency``; a tile's results drain at one per cycle and a
+  tile's final column waits until the previous tile has drained, so small ``N`` costs extra
+  cycles. The array itself never stalls: missing input beats become bubbles.
+* Latency: the first result of a job leaves :attr:`GemvArray.latency` cycles after the final
+  weight beat of tile 0 is accepted (plus output backpressure).
+* All streams follow :mod:`amaranth.lib.stream` rules; ``x_stream.ready`` and
+  ``w_stream.ready`` depend combinationally on their ``valid`` (allowed for consumers).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for, ceil_log2
+
+from attnkit.golden.quant import REQUANT_MULT_BITS
+
+from .dsp import MULT18_LATENCY, Mult18, dsp_mode
+
+__all__ = ["GemvArray", "MAX_LANES"]
+
+#: Every MULT18X18D of the largest ECP5 (LFE5U-85F: 156).
+MAX_LANES = 312
+_INT4_SPLIT = 12          # bit position of the high int4 product inside the packed product
+
+
+def _check_int(name, value, lo, hi=None):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+        raise ValueError(f"{name} must be {rng}, not {value!r}")
+
+
+class GemvArray(wiring.Component):
+    """Systolic int8/int4 GEMV array (see the module docstring for the full contract).
+
+    Parameters
+    ----------
+    lanes : int
+        Processing elements P (output rows computed in parallel), 1..312. With
+        ``weight_bits=4`` it must be even and the array uses ``lanes / 2`` DSPs.
+    weight_bits : 4 or 8
+    acc_width : int
+        Accumulator width, 18..48 bits.
+    requant : bool
+        Add the requantize-to-int8 output stage (``req_mult``, ``req_shift`` ports).
+    max_n : int
+        Largest N (activation buffer depth), 1..65536.
+    group : int
+        PEs per systolic stage (activation fan-out), 1..``lanes``; even for int4.
+    dsp : ``"auto"``, ``"primitive"`` or ``"behavioural"``
+        Multiplier implementation (:class:`attnkit.hdl.dsp.Mult18`).
+    """
+
+    def __init__(self, *, lanes: int = 16, weight_bits: int = 8, acc_width: int = 32,
+                 requant: bool = False, max_n: int = 4096, group: int = 8, dsp: str = "auto"):
+        _check_int("lanes", lanes, 1, MAX_LANES)
+        if weight_bits not in (4, 8) or isinstance(weight_bits, bool):
+            raise ValueError(f"weight_bits must be 4 or 8, not {weight_bits!r}")
+        _check_int("acc_width", acc_width, 18, 48)
+        if not isinstance(requant, bool):
+            raise TypeError(f"requant must be a bool, not {requant!r}")
+        _check_int("max_n", max_n, 1, 65536)
+        _check_int("group", group, 1)
+        group = min(group, lanes)
+        if weight_bits == 4:
+            if lanes % 2:
+                raise ValueError(f"lanes must be even with weight_bits=4, not {lanes!r}")
+            if group % 2:
+                raise ValueError(f"group must be even with weight_bits=4, not {group!r}")
+        dsp_mode(dsp, None)
+        self.lanes = lanes
+        self.weight_bits = weight_bits
+        self.acc_width = acc_width
+        self.requant = requant
+        self.max_n = max_n
+        self.group = group
+        self.dsp = dsp
+        self.n_groups = -(-lanes // group)
+        self.out_width = 8 if requant else acc_width
+        members = {
+            "m": In(16),
+            "n": In(bits_for(max_n)),
+            "x_stream": In(stream.Signature(signed(8))),
+            "w_stream": In(stream.Signature(data.ArrayLayout(signed(weight_bits), lanes))),
+            "y_stream": Out(stream.Signature(data.StructLayout({
+                "data": signed(self.out_width), "last": unsigned(1)}))),
+            "busy": Out(1),
+        }
+        if requant:
+            members["req_mult"] = In(REQUANT_MULT_BITS)
+            members["req_shift"] = In(6)
+        super().__init__(members)
+
+    # -- derived figures ---------------------------------------------------------------------
+    @property
+    def macs_per_cycle(self) -> int:
+        return self.lanes
+
+    @property
+    def dsp_count(self) -> int:
+        return self.lanes if self.weight_bits == 8 else self.lanes // 2
+
+    # Pipeline, counted from the cycle an issue handshake happens (cycle 0):
+    #   1: issue register; 2 + g: group g's activation register; +3: DSP; +1: split; +1: acc.
+    @property
+    def _capture_delay(self) -> int:
+        """Cycles from a tile's final issue until lane 0's result register holds it.
+
+        Lane ``p`` (group ``p // group``) captures ``p // group`` cycles later; the drain
+        reads lane ``p`` no earlier than ``p`` cycles after lane 0, so it never overtakes.
+        """
+        return 2 + MULT18_LATENCY + 2
+
+    @property
+    def _mux_levels(self) -> int:
+        return max(1, -(-ceil_log2(max(self.lanes, 2)) // 2))   # 4:1 levels
+
+    @property
+    def _out_latency(self) -> int:
+        return self._mux_levels + (3 if self.requant else 0)
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the final weight beat of a tile to its first result on ``y_stream``."""
+        return self._capture_delay + 1 + self._out_latency + 1
+
+    # -- gateware -------------------------------------------------------------------------------
+    def elaborate(self, platform):
+        m = Module()
+        P, G, wb = self.lanes, self.group, self.weight_bits
+        nb = bits_for(self.max_n)
+
+        # ---- issue: job/tile/column counters ---------------------------------------------------
+        active = Signal()
+        m_r = Signal(16)
+        n_last = Signal(nb)           # n - 1
+        col = Signal(nb)
+        tile0 = Signal()
+        row_base = Signal(17)         # first row of the current tile
+        pending = Signal()            # a tile's results wait in res[] for the drain
+        issue = Signal()
+
+        last_col = col == n_last
+        last_tile = (row_base + P) >= m_r
+        x_ok = ~tile0 | self.x_stream.valid
+        m.d.comb += issue.eq(active & self.w_stream.valid & x_ok & ~(last_col & pending))
+        m.d.comb += [
+            self.w_stream.ready.eq(issue),
+            self.x_stream.ready.eq(issue & tile0),
+        ]
+
+        # Drain bookkeeping captured when a tile's final column issues.
+        d_rows = Signal(range(P + 1))
+        d_job_last = Signal()
+        set_pending = Signal()
+
+        rq_r = Signal(REQUANT_MULT_BITS + 6)      # job's (req_mult, req_shift)
+        d_rq = Signal.like(rq_r)                  # ... of the tile being drained
+        with m.If(~active & self.x_stream.valid):
+            m.d.sync += [active.eq(1), m_r.eq(self.m), n_last.eq(self.n - 1), col.eq(0),
+                         tile0.eq(1), row_base.eq(0)]
+            if self.requant:
+                m.d.sync += rq_r.eq(Cat(self.req_mult, self.req_shift))
+        with m.If(issue):
+            with m.If(last_col):
+                m.d.sync += [col.eq(0), tile0.eq(0), row_base.eq(row_base + P)]
+                m.d.comb += set_pending.eq(1)
+                m.d.sync += [d_rows.eq(Mux(last_tile, m_r - row_base, P)), d_job_last.eq(last_tile),
+                             d_rq.eq(rq_r)]
+                with m.If(last_tile):
+                    m.d.sync += active.eq(0)
+            with m.Else():
+                m.d.sync += col.eq(col + 1)
+
+        # ---- activation buffer --------------------------------------------------------------
+        m.submodules.xmem = xmem = Memory(shape=signed(8), depth=self.max_n, init=[])
+        wp = xmem.write_port()
+        rp = xmem.read_port(transparent_for=())
+        m.d.comb += [
+            wp.addr.eq(col), wp.data.eq(self.x_stream.payload), wp.en.eq(issue & tile0),
+            rp.addr.eq(col), rp.en.eq(issue),
+        ]
+
+        # ---- issue register (cycle 1) ----------------------------------------------------------
+        b_valid, b_first, b_last, b_tile0 = Signal(), Signal(), Signal(), Signal()
+        b_x = Signal(signed(8))
+        b_w = Signal.like(self.w_stream.payload)
+        m.d.sync += [
+            b_valid.eq(issue), b_first.eq(col == 0), b_last.eq(last_col), b_tile0.eq(tile0),
+            b_x.eq(self.x_stream.payload), b_w.eq(self.w_stream.payload),
+        ]
+        x_b = Mux(b_tile0, b_x, rp.data)
+
+        # ---- systolic groups -------------------------------------------------------------------
+        res = []                      # per-lane result registers
+        prev_x, prev_ctl = x_b, Cat(b_valid, b_first, b_last)
+        for g in range(self.n_groups):
+            lo, hi = g * G, min(P, (g + 1) * G)
+            gx = Signal(signed(8), name=f"g{g}_x")
+            gctl = Signal(3, name=f"g{g}_ctl")
+            m.d.sync += [gx.eq(prev_x), gctl.eq(prev_ctl)]
+            prev_x, prev_ctl = gx, gctl
+            # weights of this group, delayed g + 1 cycles after the issue register
+            w_lanes = [b_w[p] for p in range(lo, hi)]
+            for d in range(g + 1):
+                nxt = [Signal(signed(wb), name=f"g{g}_w{p}_d{d}") for p in range(lo, hi)]
+                m.d.sync += [n_.eq(w_) for n_, w_ in zip(nxt, w_lanes)]
+                w_lanes = nxt
+            # control at the accumulate stage: DSP latency + split register
+            ctl = gctl
+            for d in range(MULT18_LATENCY + 1):
+                nxt = Signal(3, name=f"g{g}_ctl_d{d}")
+                m.d.sync += nxt.eq(ctl)
+                ctl = nxt
+            a_valid, a_first, a_last = ctl[0], ctl[1], ctl[2]
+            for prods in self._products(m, g, gx, w_lanes):
+                for p_idx, prod in prods:
+                    acc = Signal(signed(self.acc_width), name=f"acc{p_idx}")
+                    r = Signal(signed(self.acc_width), name=f"res{p_idx}")
+                    acc_next = (Mux(a_first, 0, acc) + prod)[:self.acc_width].as_signed()
+                    with m.If(a_valid):
+                        m.d.sync += acc.eq(acc_next)
+                        with m.If(a_last):
+                            m.d.sync += r.eq(acc_next)
+                    res.append((p_idx, r))
+        res = [r for _, r in sorted(res, key=lambda t: t[0])]
+
+        # ---- drain: res[] -> pipelined mux -> (requant) -> FIFO ---------------------------------
+        wait = Signal(range(self._capture_delay + 1))
+        draining = Signal()
+        idx = Signal(range(max(P, 2)))
+        rd = Signal()
+        rd_last = Signal()
+        depth = self._out_latency + 4
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=self.out_width + 1, depth=depth)
+        inflight = Signal(range(depth + 2))
+        arrive = Signal()
+        m.d.comb += rd.eq(draining & (fifo.w_level + inflight < depth))
+        m.d.sync += inflight.eq(inflight + rd - arrive)
+
+        with m.If(set_pending):
+            # first read happens wait + 2 cycles after this one
+            m.d.sync += [pending.eq(1), wait.eq(self._capture_delay - 2), draining.eq(0)]
+        with m.Elif(pending & ~draining):
+            with m.If(wait == 0):
+                m.d.sync += [draining.eq(1), idx.eq(0)]
+            with m.Else():
+                m.d.sync += wait.eq(wait - 1)
+        with m.If(rd):
+            m.d.sync += idx.eq(idx + 1)
+            with m.If(idx == d_rows - 1):
+                m.d.sync += [draining.eq(0), pending.eq(0)]
+        m.d.comb += rd_last.eq(d_job_last & (idx == d_rows - 1))
+
+        sel_data, side = self._mux_tree(m, res, idx, Cat(rd, rd_last, d_rq))
+        out_data, out_valid, out_last = self._requant(
+            m, sel_data, side[0], side[1], side[2:2 + REQUANT_MULT_BITS], side[2 + REQUANT_MULT_BITS:])
+        m.d.comb += [
+            arrive.eq(out_valid),
+            fifo.w_en.eq(out_valid),
+            fifo.w_data.eq(Cat(out_data, out_last)),
+            self.y_stream.valid.eq(fifo.r_rdy),
+            self.y_stream.payload.eq(fifo.r_data),
+            fifo.r_en.eq(self.y_stream.ready),
+            self.busy.eq(active | pending | (inflight != 0) | fifo.r_rdy),
+        ]
+        return m
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def _products(self, m, g, gx, w_lanes):
+        """Yield ``[(lane, product)]`` per DSP of group ``g``; products are registered (split stage)."""
+        lo = g * self.group
+        if self.weight_bits == 8:
+            for i, w in enumerate(w_lanes):
+                mul = Mult18(self.dsp)
+                m.submodules[f"mul{lo + i}"] = mul
+                m.d.comb += [mul.a.eq(w), mul.b.eq(gx)]
+                prod = Signal(signed(16), name=f"prod{lo + i}")
+                m.d.sync += prod.eq(mul.p)
+                yield [(lo + i, prod)]
+        else:
+            for i in range(0, len(w_lanes), 2):
+                w_lo, w_hi = w_lanes[i], w_lanes[i + 1]
+                mul = Mult18(self.dsp)
+                m.submodules[f"mul{lo + i}_{lo + i + 1}"] = mul
+                m.d.comb += [mul.a.eq((w_hi << _INT4_SPLIT) + w_lo), mul.b.eq(gx)]
+                p_lo = Signal(signed(_INT4_SPLIT), name=f"prod{lo + i}")
+                p_hi = Signal(signed(_INT4_SPLIT), name=f"prod{lo + i + 1}")
+                m.d.sync += [
+                    p_lo.eq(mul.p[:_INT4_SPLIT].as_signed()),
+                    p_hi.eq((mul.p + (1 << (_INT4_SPLIT - 1))) >> _INT4_SPLIT),
+                ]
+                yield [(lo + i, p_lo), (lo + i + 1, p_hi)]
+
+    def _mux_tree(self, m, inputs, sel, side):
+        """Registered 4:1 mux levels selecting ``inputs[sel]``; ``side`` travels alongside.
+
+        Returns ``(data, side)`` delayed by :attr:`_mux_levels` cycles.
+        """
+        level = list(inputs)
+        for lvl in range(self._mux_levels):
+            s = sel[2 * lvl: 2 * lvl + 2] if len(sel) > 2 * lvl else Const(0, 2)
+            nxt = []
+            for i in range(0, len(level), 4):
+                r = Signal(signed(self.acc_width), name=f"mux{lvl}_{i // 4}")
+                with m.Switch(s):
+                    for j, c in enumerate(level[i:i + 4]):
+                        with m.Case(j):
+                            m.d.sync += r.eq(c)
+                nxt.append(r)
+            level = nxt
+            sel2 = Signal.like(sel, name=f"mux_sel{lvl + 1}")
+            side2 = Signal(len(side), name=f"mux_side{lvl + 1}")
+            m.d.sync += [sel2.eq(sel), side2.eq(side)]
+            sel, side = sel2, side2
+        assert len(level) == 1
+        return level[0], side
+
+    def _requant(self, m, acc, valid, last, mult, shift_in):
+        """Requantize stage (3 registers) when enabled; identity otherwise."""
+        if not self.requant:
+            return acc, valid, last
+        prod = Signal(signed(self.acc_width + REQUANT_MULT_BITS + 1))
+        shift = Signal(6)
+        t = Signal(signed(self.acc_width + REQUANT_MULT_BITS + 1))
+        zero_shift = Signal()
+        y = Signal(signed(8))
+        v1, v2, v3, l1, l2, l3 = (Signal(name=n) for n in ("rq_v1", "rq_v2", "rq_v3", "rq_l1", "rq_l2", "rq_l3"))
+        m.d.sync += [prod.eq(acc * mult), shift.eq(shift_in),
+                     v1.eq(valid), l1.eq(last)]
+        # round_shift(x, s) = ((x >> (s - 1)) + 1) >> 1 for s >= 1 (round half up)
+        m.d.sync += [t.eq(Mux(shift == 0, prod, prod >> (shift - 1)[:6])), zero_shift.eq(shift == 0),
+                     v2.eq(v1), l2.eq(l1)]
+        r = Mux(zero_shift, t, (t + 1) >> 1)
+        m.d.sync += [y.eq(Mux(r > 127, 127, Mux(r < -127, -127, r))), v3.eq(v2), l3.eq(l2)]
+        return y, v3, l3
