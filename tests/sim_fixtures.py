@@ -14,7 +14,7 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["SatAdder", "StreamFIFO", "DropValidAdder", "GlitchPayloadAdder", "ReadyToValid",
-           "NeverValid"]
+           "NeverValid", "AlwaysReadyCounter"]
 
 
 def _check_width(obj, width):
@@ -175,4 +175,20 @@ class NeverValid(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.d.comb += self.i_stream.ready.eq(1)
+        return m
+
+
+class AlwaysReadyCounter(wiring.Component):
+    """Counter source on an ``always_ready`` output (no backpressure): offers a new count
+    every other cycle. Follows the rules (valid is registered)."""
+
+    def __init__(self, width: int = 8):
+        _check_width(self, width)
+        super().__init__({"o_stream": Out(stream.Signature(width, always_ready=True))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.sync += self.o_stream.valid.eq(~self.o_stream.valid)
+        with m.If(self.o_stream.valid):
+            m.d.sync += self.o_stream.payload.eq(self.o_stream.payload + 1)
         return m
