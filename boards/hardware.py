@@ -254,18 +254,27 @@ def bram_bandwidth(blocks: int, fmax_hz: float, mode: str = "tdp") -> float:
 
 
 def _board_dram(board: str):
-    """(bandwidth, source) of a board's DRAM from ``attnkit.boards.registry``, or None."""
+    """(bandwidth, source) of a board's DRAM from :mod:`attnkit.boards.registry`, or None.
+
+    Uses ``registry.board(name).memory`` (``peak_bandwidth`` bytes/s, ``type``,
+    ``width_bits``, ``clock_mhz``, ``source``); boards without DRAM give None.
+    """
     try:
-        from attnkit.boards.registry import board_profile
+        from attnkit.boards import registry
     except ImportError:
         return None
+    lookup = getattr(registry, "board", None) or getattr(registry, "board_profile", None)
     try:
-        prof = board_profile(board)
-        bw = prof.memory.peak_bandwidth_bytes_per_s
-    except Exception:   # registry present but board/memory unknown: caller decides
+        mem = lookup(board).memory
+    except (ValueError, TypeError, AttributeError):
         return None
-    src = getattr(prof.memory, "source", None) or f"attnkit.boards.registry ({board})"
-    return bw, src
+    bw = getattr(mem, "peak_bandwidth_bytes_per_s", None) or getattr(mem, "peak_bandwidth", 0)
+    if not bw:
+        return None
+    desc = (f"{getattr(mem, 'type', '?')} {getattr(mem, 'width_bits', '?')}-bit at "
+            f"{getattr(mem, 'clock_mhz', '?')} MHz x {getattr(mem, 'transfers_per_clock', 1)} "
+            f"transfers/clock (attnkit.boards.registry {board}: {getattr(mem, 'source', '?')})")
+    return float(bw), desc
 
 
 def fpga_profile_from_report(report, *, dram_bandwidth: float | None = None,
@@ -281,8 +290,8 @@ def fpga_profile_from_report(report, *, dram_bandwidth: float | None = None,
         ``boards/toolchain.py``). Uses ``ops_per_cycle``, the achieved Fmax of clock
         ``sync`` (else the first clock), ``utilization["DP16KD"]`` and ``board``.
     dram_bandwidth : float, optional
-        Board DRAM bandwidth in bytes/s. Default: looked up with
-        ``attnkit.boards.registry.board_profile(report["board"])``; if neither is
+        Board DRAM bandwidth in bytes/s. Default: the board's peak from
+        ``attnkit.boards.registry.board(report["board"]).memory``; if neither is
         available the profile has only the block-RAM roof (its main bandwidth).
     dram_source : str, optional
         Source of ``dram_bandwidth`` (required when it is given).
@@ -443,6 +452,14 @@ def resolve_hardware(spec: str, build_dir="build", **fpga_kwargs) -> HardwarePro
     if reports:
         newest = max(reports, key=lambda r: r.stat().st_mtime)
         return fpga_profile_from_report(newest, **fpga_kwargs)
+    try:
+        from attnkit.boards.registry import BOARDS
+    except ImportError:
+        BOARDS = {}
+    if spec in BOARDS:
+        raise ValueError(f"no build report for board {spec!r} under {build_dir}/*/report.json;"
+                         f" build one (python tools/build.py --board {spec} ...) or pass a "
+                         "report.json path")
     get_hardware(spec)      # raises the ValueError listing the known names
     raise AssertionError("unreachable")
 
@@ -534,7 +551,7 @@ def plot_roofline(analyses: list[dict], profiles: list[HardwareProfile], out_ste
            if math.isfinite(r["arithmetic_intensity"])]
     x_lo = 10 ** math.floor(math.log10(min(ais + [0.1])))
     x_hi = 10 ** math.ceil(math.log10(max(ais + [1e4]) * 1.5))
-    fig, ax = plt.subplots(figsize=(11, 7))
+    fig, ax = plt.subplots(figsize=(12, 9))
     cmap = plt.get_cmap("tab10")
     for i, (a, hw) in enumerate(zip(analyses, profiles)):
         color = cmap(i % 10)
@@ -556,17 +573,23 @@ def plot_roofline(analyses: list[dict], profiles: list[HardwareProfile], out_ste
             if pts:
                 ax.scatter(*zip(*pts), marker=marker, color=color, s=28, zorder=3,
                            edgecolors="black", linewidths=0.4)
-    # Layer names once, at their AI on the first hardware's roof.
+    # Layer names once: a letter at each distinct AI on the first hardware's roof, and a
+    # key listing the layers behind each letter.
     first = analyses[0]
     groups = {}
     for r in first["rows"]:
-        if math.isfinite(r["arithmetic_intensity"]):
-            key = (r["stage"], round(r["arithmetic_intensity"], 2))
-            groups.setdefault(key, (r, []))[1].append(r["layer"])
-    for (stage, _), (r, names) in groups.items():
-        ax.annotate(f"{stage[0]}:{','.join(names)}", (r["arithmetic_intensity"],
-                    r["performance"]), textcoords="offset points",
-                    xytext=(4, -10 if stage == "decode" else 6), fontsize=6.5, rotation=20)
+        ai = r["arithmetic_intensity"]
+        if math.isfinite(ai):
+            key = float(f"{ai:.2g}")
+            g = groups.setdefault(key, {"ai": ai, "perf": r["performance"], "names": []})
+            g["names"].append(f"{r['stage'][0]}:{r['layer']}")
+    key_lines = []
+    for n, (_, g) in enumerate(sorted(groups.items())):
+        tag = chr(ord("A") + n) if n < 26 else str(n)
+        ax.annotate(tag, (g["ai"], g["perf"]), textcoords="offset points",
+                    xytext=(-4, 7) if n % 2 == 0 else (3, -13), fontsize=8, fontweight="bold")
+        key_lines.append(f"{tag} (AI {g['ai']:.3g}): {', '.join(g['names'])}")
+    fig.text(0.01, 0.01, "\n".join(key_lines), va="bottom", fontsize=7, family="monospace")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(x_lo, x_hi)
@@ -575,9 +598,9 @@ def plot_roofline(analyses: list[dict], profiles: list[HardwareProfile], out_ste
     ax.set_title(title)
     ax.grid(True, which="both", lw=0.3, alpha=0.5)
     ax.legend(fontsize=7, loc="lower right")
-    ax.text(0.01, 0.99, "o prefill   ^ decode   -- on-chip (block RAM) roof",
+    ax.text(0.01, 0.99, "o prefill (p:)   ^ decode (d:)   -- on-chip (block RAM) roof",
             transform=ax.transAxes, va="top", fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.02 + 0.018 * len(key_lines), 1, 1))
     out = []
     for fmt in formats:
         p = Path(f"{out_stem}.{fmt}")

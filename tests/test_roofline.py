@@ -155,8 +155,19 @@ def test_board_name_finds_newest_report(tmp_path):
     p = resolve_hardware("ulx3s-85f", build_dir=tmp_path / "build", dram_bandwidth=1e8,
                          dram_source="test")
     assert p.peak_ops["design"] == 16e9
-    with pytest.raises(ValueError, match=r"unknown hardware 'orangecrab-25f'"):
+    with pytest.raises(ValueError, match=r"no build report for board 'orangecrab-25f'"):
         resolve_hardware("orangecrab-25f", build_dir=tmp_path / "build")
+    with pytest.raises(ValueError, match=r"unknown hardware 'nvidia-b200'"):
+        resolve_hardware("nvidia-b200", build_dir=tmp_path / "build")
+
+
+def test_fpga_dram_from_board_registry():
+    from attnkit.boards import registry
+    mem = registry.board("ulx3s-85f").memory
+    p = fpga_profile_from_report(_report())
+    assert p.memory_levels["dram"] == mem.peak_bandwidth == p.bandwidth
+    assert mem.peak_bandwidth == mem.width_bits / 8 * mem.clock_mhz * 1e6
+    assert "attnkit.boards.registry ulx3s-85f" in p.sources["dram"]
 
 
 # ---- user-defined and measured profiles ---------------------------------------------
