@@ -104,8 +104,8 @@ def _fmt_time(t):
 def _totals_lines(a):
     out = []
     for stage, t in a["totals"].items():
-        out.append(f"  {stage:8s} total: {format_si(t['ops'])}OPs ({t['ops']}), "
-                   f"{format_si(t['memory_access'])}B ({t['memory_access']}), "
+        out.append(f"  {stage:8s} total: {t['ops'] / 1e9:.4g} GOPs ({t['ops']}), "
+                   f"{t['memory_access'] / 1e9:.4g} GB ({t['memory_access']}), "
                    f"time {_fmt_time(t['time_s'])}, {t['tokens_per_s']:.4g} tokens/s")
     out.append(f"  weights {a['weight_bytes']} B, KV cache {a['kv_cache_bytes']} B "
                f"({a['kv_cache_bytes'] / 2**30:.3g} GiB) at seqlen {a['workload']['seqlen']}")
