@@ -262,6 +262,10 @@ def test_cli_lists_and_errors():
         assert name in r.stdout
     r = _run("table", "--model", "gpt-5", "--hardware", "nvidia-a6000")
     assert r.returncode == 2 and "unknown model 'gpt-5'" in r.stderr
+    r = _run("table", "--model", "all-minilm-l6-v2", "--stage", "decode")
+    assert r.returncode == 2 and "does not apply to encoder model" in r.stderr
+    r = _run("table", "--seqlen", "0")
+    assert r.returncode == 2 and "seqlen must be positive, not 0" in r.stderr
 
 
 def test_cli_plot_and_compare(tmp_path):

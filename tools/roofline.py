@@ -76,6 +76,10 @@ def _setup(args):
                   flash_attention=args.flash_attention, flash_block=args.flash_block,
                   conventions="physical" if args.physical else "talk")
     stages = STAGES if args.stage == "both" else (args.stage,)
+    if not model.decoder:
+        if args.stage == "decode":
+            raise ValueError(f"--stage decode does not apply to encoder model {model.name!r}")
+        stages = ("prefill",)
     return model, wl, stages
 
 
