@@ -302,7 +302,8 @@ def run_cocotb(component, test_module, *, simulator: str = "verilator",
                parameters: dict | None = None, test_dir=None, build_root="build/cocotb",
                seed: int | None = None, testcase: str | None = None,
                extra_env: dict | None = None, waves: bool = False, check: bool = True,
-               build_args: list | None = None) -> CocotbResult:
+               build_args: list | None = None, verilog: str | None = None,
+               extra_sources: list | None = None) -> CocotbResult:
     """Export ``component`` to Verilog and run the cocotb ``test_module`` against it.
 
     Parameters
@@ -336,6 +337,11 @@ def run_cocotb(component, test_module, *, simulator: str = "verilator",
         If True (default) raise :class:`CocotbFailure` on any failure; else just return.
     build_args : list of str, optional
         Extra simulator build arguments (part of the build key).
+    verilog : str, optional
+        Simulate this Verilog text (module ``top``) instead of exporting ``component``, e.g.
+        a post-synthesis netlist; ``component`` still names the build directory.
+    extra_sources : list of paths, optional
+        More Verilog files to compile (e.g. cell simulation models); part of the build key.
 
     Returns
     -------
@@ -371,13 +377,15 @@ def run_cocotb(component, test_module, *, simulator: str = "verilator",
     build_dir = root / f"{type(component).__name__}-{_param_hash(parameters)}-{simulator}"
     build_dir.mkdir(parents=True, exist_ok=True)
 
-    text = export_verilog(component, "top")
+    text = export_verilog(component, "top") if verilog is None else verilog
     ports = verilog_ports(text, "top")
+    extra_sources = [str(Path(p).resolve()) for p in (extra_sources or [])]
     build_args = list(build_args or [])
     if simulator == "verilator":
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] + build_args
     stamp = hashlib.sha256(
-        json.dumps([text, simulator, build_args, bool(waves)]).encode()).hexdigest()
+        json.dumps([text, simulator, build_args, bool(waves), extra_sources]
+                   + [Path(p).read_text() for p in extra_sources]).encode()).hexdigest()
 
     result = CocotbResult(passed=False, build_dir=build_dir, seed=seed)
     lock_path = build_dir / ".lock"
@@ -395,7 +403,7 @@ def run_cocotb(component, test_module, *, simulator: str = "verilator",
                 src.write_text(text)
                 t0 = time.monotonic()
                 try:
-                    runner.build(sources=[src], hdl_toplevel="top", build_dir=build_dir,
+                    runner.build(sources=[src, *extra_sources], hdl_toplevel="top", build_dir=build_dir,
                                  build_args=build_args, always=True, waves=waves,
                                  timescale=("1ns", "1ps"), log_file=build_log)
                 except (RuntimeError, SystemExit) as e:
