@@ -41,7 +41,12 @@ JSON in ``ATTNKIT_PARAMS``). A test module rebuilds its inputs from it (e.g. a s
 size), imports :mod:`attnkit.golden` and computes the expected outputs itself; nothing is
 hard-coded and nothing is read back from the hardware to make expectations.
 
-Example::
+Shortest form (clock, reset, seeded stalls on both sides, collect the outputs)::
+
+    got = await stream_through(dut, payloads, len(expected), p=0.3,
+                               i_layout=in_layout, o_layout=out_layout)
+
+Example with explicit drivers::
 
     import cocotb
     from attnkit.sim.cocotb_streams import (StreamSource, StreamSink, start_clock, reset,
@@ -70,7 +75,7 @@ from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from .streams import NO_STALLS, STALL_CASES, Stalls, to_python
 
-__all__ = ["test_parameters", "run_seed", "start_clock", "reset", "pack", "unpack",
+__all__ = ["test_parameters", "run_seed", "start_clock", "reset", "pack", "unpack", "stream_through",
            "StreamSource", "StreamSink", "STALL_CASES", "Stalls", "PARAMS_ENV", "PORTS_ENV", "ports"]
 
 #: Environment variable that carries the JSON-encoded ``parameters`` of ``run_cocotb``.
@@ -272,3 +277,24 @@ class StreamSink(_Port):
         if self.ready is not None:
             self.ready.value = 0
         return out
+
+
+async def stream_through(dut, payloads, count: int, *, p: float = 0.0, seed: int | None = None,
+                         i_port: str = "i_stream", o_port: str = "o_stream", i_layout=None,
+                         o_layout=None, timeout_cycles: int = 100_000) -> list:
+    """Send ``payloads`` into ``i_port`` and collect ``count`` payloads from ``o_port``.
+
+    The one-liner for "run these payloads with random stalls": the source and the sink get
+    independent seeded stall patterns with probability ``p`` (seed defaults to
+    :func:`run_seed`). Starts the clock and resets the DUT first, so call it at the start of
+    a cocotb test. Returns the received payloads (unpacked with ``o_layout``).
+    """
+    seed = run_seed() if seed is None else seed
+    start_clock(dut)
+    await reset(dut)
+    src = StreamSource(dut, i_port, Stalls(seed, p), layout=i_layout)
+    snk = StreamSink(dut, o_port, Stalls(seed, p).fork(1), layout=o_layout)
+    sender = cocotb.start_soon(src.send(payloads, timeout_cycles=timeout_cycles))
+    got = await snk.recv(count, timeout_cycles=timeout_cycles)
+    await sender
+    return got

@@ -8,7 +8,7 @@ import cocotb
 import numpy as np
 
 from attnkit.sim.cocotb_streams import (STALL_CASES, Stalls, StreamSink, StreamSource, reset,
-                                        run_seed, start_clock, test_parameters)
+                                        run_seed, start_clock, stream_through, test_parameters)
 
 
 @cocotb.test()
@@ -27,3 +27,14 @@ async def fifo_preserves_order(dut, p):
     got = await snk.recv(len(words))
     await sender
     assert got == words, f"FIFO output differs (p={p}, seed={seed}): {got[:8]} vs {words[:8]}"
+
+
+@cocotb.test()
+@cocotb.parametrize(p=list(STALL_CASES))
+async def fifo_stream_through(dut, p):
+    """Same check through the one-line helper."""
+    params = test_parameters()
+    rng = np.random.default_rng(params["seed"] + 1)
+    words = [int(v) for v in rng.integers(0, 1 << params["width"], params["n"])]
+    got = await stream_through(dut, words, len(words), p=p)
+    assert got == words, f"FIFO output differs (p={p}, seed={run_seed()})"
