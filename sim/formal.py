@@ -38,6 +38,13 @@ Liveness/vacuity (``cover``): for every port, some trace within ``depth`` cycles
    transfer (``valid & ready``), so a DUT that never produces (or never accepts) does not
    pass vacuously.
 
+Other inputs: plain (non-stream) inputs are free in every cycle unless named in
+``stable_inputs`` (then constant over the trace, e.g. a block's size configuration);
+``constraints(m, dut)`` adds any further ``Assume``/``Assert``/``Cover``.
+
+Depth: the covers must be reachable within ``depth`` cycles, so ``depth`` has to exceed the
+block's fill latency (e.g. a 2-lane GEMV array with ``max_n=4`` needs more than 12).
+
 Reset handling: ``reset="free"`` (default) leaves the ``sync`` reset as a free input (reset
 may hit at any cycle; obligations are cleared by it); ``reset="never"`` assumes it stays low
 after the initial (reset) state. X values cannot be expressed in the 2-valued SMT model; they
@@ -163,9 +170,11 @@ def stream_ports(component) -> list:
 
 
 class _Harness(Elaboratable):
-    def __init__(self, dut, ports, *, reset, reset_valid_low, cover):
+    def __init__(self, dut, ports, *, reset, reset_valid_low, cover, stable_inputs=(),
+                 constraints=None):
         self.dut, self.ports = dut, ports
         self.reset, self.reset_valid_low, self.cover = reset, reset_valid_low, cover
+        self.stable_inputs, self.constraints = stable_inputs, constraints
         self.rule_names = []
         self.cover_names = []
 
@@ -179,6 +188,17 @@ class _Harness(Elaboratable):
         # reset with the DUT).
         after_reset = Signal(init=1, name="after_reset")
         m.d.sync += after_reset.eq(0)
+
+        # Configuration inputs held constant over the whole trace (any initial value).
+        started = Signal(reset_less=True, name="started")
+        m.d.sync += started.eq(1)
+        for name in self.stable_inputs:
+            sig = Value.cast(getattr(self.dut, name))
+            held = Signal(sig.shape(), reset_less=True, name=f"{name}__held")
+            m.d.sync += held.eq(sig)
+            m.d.comb += Assume(~started | (sig == held))
+        if self.constraints is not None:
+            self.constraints(m, self.dut)
 
         for port in self.ports:
             i = port.iface
@@ -314,6 +334,7 @@ def _comb_check(work: Path, ports, timeout_s: float) -> tuple:
 
 def check_stream_rules(component, *, depth: int = 20, cover: bool = True, comb: bool = True,
                        reset: str = "free", reset_valid_low: bool = True,
+                       stable_inputs=(), constraints=None,
                        build_root="build/formal", timeout_s: float = 120.0,
                        check: bool = True) -> FormalResult:
     """Bounded-model-check the stream rules on every stream port of ``component``.
@@ -335,6 +356,13 @@ def check_stream_rules(component, *, depth: int = 20, cover: bool = True, comb: 
         Whether the ``sync`` reset may be asserted at any cycle or stays low.
     reset_valid_low : bool
         Assert output ``valid`` low (assume input ``valid`` low) in the cycle after reset.
+    stable_inputs : iterable of str
+        Names of plain (non-stream) input members, e.g. configuration such as ``("m", "n")``,
+        that are assumed constant for the whole trace (their value is otherwise free).
+        Other non-stream inputs are free in every cycle.
+    constraints : callable, optional
+        ``constraints(m, dut)`` is called while the harness elaborates; add your own
+        ``Assume``/``Assert``/``Cover`` statements to ``m`` (e.g. "n >= 1").
     build_root : path
         Parent of the work directories; relative paths resolve against the checkout root.
     timeout_s : float
@@ -361,6 +389,15 @@ def check_stream_rules(component, *, depth: int = 20, cover: bool = True, comb: 
         raise ValueError(f"depth must be an int >= 2, not {depth!r}")
     if reset not in ("free", "never"):
         raise ValueError(f"reset must be 'free' or 'never', not {reset!r}")
+    stable_inputs = tuple(stable_inputs)
+    members = component.signature.members
+    for name in stable_inputs:
+        if (name not in members or members[name].is_signature
+                or members[name].flow != wiring.In):
+            raise ValueError(f"stable_inputs entry {name!r} is not a plain In member of "
+                             f"{type(component).__name__}")
+    if constraints is not None and not callable(constraints):
+        raise TypeError(f"constraints must be callable, not {constraints!r}")
     ports = stream_ports(component)
     if not ports:
         raise ValueError(f"component {type(component).__name__} has no stream.Signature ports")
@@ -369,7 +406,7 @@ def check_stream_rules(component, *, depth: int = 20, cover: bool = True, comb: 
 
     t0 = time.monotonic()
     harness = _Harness(component, ports, reset=reset, reset_valid_low=reset_valid_low,
-                       cover=cover)
+                       cover=cover, stable_inputs=stable_inputs, constraints=constraints)
     with_env = amaranth_yosys_env()
     saved = {k: os.environ.get(k) for k in with_env}
     os.environ.update(with_env)

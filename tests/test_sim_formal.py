@@ -85,3 +85,19 @@ def test_never_producing_component_fails_cover():
     assert r.checks["bmc"] == "PASS" and r.checks["cover"] == "FAIL"
     assert "cover_transfer__o_stream" in r.failed_rules
     assert "cover_transfer__i_stream" not in r.failed_rules
+
+
+@pytest.mark.formal
+def test_constraints_and_stable_inputs():
+    """Caller-supplied assumptions reach the harness: forbidding every input transfer makes
+    the output cover unreachable; a held configuration input is accepted."""
+    from amaranth.hdl import Assume
+
+    def no_input(m, dut):
+        m.d.comb += Assume(~dut.i_stream.valid)
+
+    r = check_stream_rules(SatAdder(8), depth=8, comb=False, constraints=no_input, check=False)
+    assert r.checks == {"bmc": "PASS", "cover": "FAIL"}
+    assert "cover_transfer__o_stream" in r.failed_rules
+    with pytest.raises(ValueError, match="stable_inputs entry 'i_stream' is not a plain In"):
+        check_stream_rules(SatAdder(8), stable_inputs=("i_stream",))
