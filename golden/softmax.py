@@ -78,7 +78,10 @@ from .quant import requantize
 
 __all__ = ["SoftmaxConfig", "Y_FRAC", "LOG2E_Q", "N_CLAMP", "exp2_coefficients",
            "softmax_fixed", "softmax_scores", "softmax_float", "softmax_rows",
-           "split_stream_rows", "row_stages", "error_report", "make_rows", "DISTRIBUTIONS"]
+           "split_stream_rows", "row_stages", "error_report", "make_rows", "DISTRIBUTIONS",
+           "random_row_set", "stream_payloads", "expected_payloads", "config_to_dict",
+           "config_from_dict", "BUDGET_METHODS", "budget_configs", "budget_markdown",
+           "method_name"]
 
 #: Fraction bits of ``y = x * log2(e)`` and of the exponent argument ``d``.
 Y_FRAC = 16
@@ -161,6 +164,22 @@ class SoftmaxConfig:
             self.degree, f"poly{self.degree} x{2 ** self.table_bits}")
         return (f"in {self.in_fmt}, out {self.out_fmt}, exp {meth} E={self.exp_frac_bits}, "
                 f"G={self.sum_guard_bits}")
+
+
+def config_to_dict(cfg: SoftmaxConfig) -> dict:
+    """JSON-ready form of a config (formats as ``[signed, int_bits, frac_bits]``)."""
+    return {"in_fmt": [cfg.in_fmt.signed, cfg.in_fmt.int_bits, cfg.in_fmt.frac_bits],
+            "out_fmt": [cfg.out_fmt.signed, cfg.out_fmt.int_bits, cfg.out_fmt.frac_bits],
+            "table_bits": cfg.table_bits, "degree": cfg.degree,
+            "exp_frac_bits": cfg.exp_frac_bits, "sum_guard_bits": cfg.sum_guard_bits}
+
+
+def config_from_dict(d: dict) -> SoftmaxConfig:
+    """Inverse of :func:`config_to_dict`."""
+    d = dict(d)
+    d["in_fmt"] = FixedFormat(*d["in_fmt"])
+    d["out_fmt"] = FixedFormat(*d["out_fmt"])
+    return SoftmaxConfig(**d)
 
 
 def _table(cfg: SoftmaxConfig, entries: int) -> np.ndarray:
@@ -365,6 +384,49 @@ def make_rows(rng: np.random.Generator, dist: str, rows: int, length: int,
     return q, mask
 
 
+def random_row_set(seed: int, cfg: SoftmaxConfig, max_len: int, n_rows: int) -> list:
+    """A seeded list of ``(codes, mask)`` rows for simulation tests.
+
+    ``n_rows`` rows of random lengths in ``1..max_len`` (1 and ``max_len`` always present,
+    most powers of two replaced by 3), cycling through :data:`DISTRIBUTIONS`, every third
+    row with 25 % masked elements, plus one fully masked row in the middle.
+    """
+    rng = np.random.default_rng(seed)
+    lens = [1, max_len] + [int(v) for v in rng.integers(1, max_len + 1, max(n_rows - 2, 0))]
+    lens = [3 if L in (2, 4, 8, 16, 32) and i % 2 else L for i, L in enumerate(lens)]
+    rows = []
+    for i, L in enumerate(lens[:max(n_rows, 2)]):
+        q, mk = make_rows(rng, DISTRIBUTIONS[(seed + i) % len(DISTRIBUTIONS)], 1, L, cfg,
+                          mask_p=0.25 if i % 3 == 2 else 0.0)
+        rows.append((q[0], mk[0]))
+    q, _ = make_rows(rng, "uniform", 1, min(5, max_len), cfg)
+    rows.insert(len(rows) // 2, (q[0], np.ones(q.shape[1], dtype=bool)))
+    return rows
+
+
+def stream_payloads(rows) -> list:
+    """Input payload dicts ``{logit, mask, last}`` for a list of ``(codes, mask)`` rows."""
+    out = []
+    for q, mk in rows:
+        for i, (v, b) in enumerate(zip(q, mk)):
+            out.append({"logit": int(v), "mask": int(b), "last": int(i == len(q) - 1)})
+    return out
+
+
+def expected_payloads(rows, cfg: SoftmaxConfig, score_requant=None) -> list:
+    """Output payload dicts ``{prob, last, all_masked}`` the hardware must produce."""
+    out = []
+    coeffs = exp2_coefficients(cfg)
+    for q, mk in rows:
+        if score_requant is None:
+            p, flag = softmax_fixed(q, mk, cfg, coeffs)
+        else:
+            p, flag = softmax_scores(q, score_requant[0], score_requant[1], mk, cfg, coeffs)
+        for i, v in enumerate(p):
+            out.append({"prob": int(v), "last": int(i == len(q) - 1), "all_masked": int(flag)})
+    return out
+
+
 def error_report(cfg: SoftmaxConfig = SoftmaxConfig(), rows: int = 100_000, max_len: int = 4096,
                  seed: int = 0, mask_p: float = 0.0, batch_elems: int = 4_000_000,
                  progress=None) -> dict:
@@ -450,3 +512,55 @@ def error_report(cfg: SoftmaxConfig = SoftmaxConfig(), rows: int = 100_000, max_
         "len1_values": sorted(acc["len1"]),
         "per_distribution_max_err_lsb": dist_max,
     }
+
+
+# Error budget sweep (used by tools/softmax_budget.py) -----------------------------------
+
+#: Exponent methods swept by default: ``(table_bits, degree)``.
+BUDGET_METHODS = ((6, 0), (8, 0), (10, 0), (12, 0), (3, 1), (4, 1), (5, 1), (6, 1), (8, 1),
+                  (0, 2), (0, 3), (0, 4), (2, 2), (4, 2))
+
+
+def budget_configs(out_bits=(8, 16), methods=BUDGET_METHODS, exp_frac_bits=(16,),
+                   sum_guard_bits=(10,), in_fmt: FixedFormat | None = None) -> list:
+    """The cross product of output widths, exponent methods and internal widths."""
+    in_fmt = in_fmt or FixedFormat(True, 7, 8)
+    out = []
+    for ob in out_bits:
+        for tb, deg in methods:
+            for e in exp_frac_bits:
+                for g in sum_guard_bits:
+                    out.append(SoftmaxConfig(in_fmt=in_fmt, out_fmt=FixedFormat(False, 0, ob),
+                                             table_bits=tb, degree=deg, exp_frac_bits=e,
+                                             sum_guard_bits=g))
+    return out
+
+
+def method_name(cfg: SoftmaxConfig) -> str:
+    if cfg.degree == 0:
+        return f"table {2 ** cfg.table_bits + 1}"
+    if cfg.degree == 1:
+        return f"lerp {2 ** cfg.table_bits}"
+    if cfg.table_bits == 0:
+        return f"poly{cfg.degree}"
+    return f"poly{cfg.degree} x{2 ** cfg.table_bits}"
+
+
+def budget_markdown(entries: list) -> str:
+    """Markdown table of budget entries (dicts with ``config``, ``accuracy``, ``synth``)."""
+    lines = ["| out | exp method | E | G | max err (LSB) | max err vs sat. ref (LSB) | RMSE (LSB) "
+             "| argmax agree (decisive rows) | LUT4 | FF | DSP | EBR | Fmax (MHz) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for en in entries:
+        c, a, s = en["config"], en["accuracy"], en.get("synth") or {}
+        cfg = config_from_dict(c)
+
+        def g(k):
+            v = s.get(k)
+            return "-" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+        lines.append(
+            f"| {cfg.out_fmt} | {method_name(cfg)} | {cfg.exp_frac_bits} | {cfg.sum_guard_bits} "
+            f"| {a['max_abs_err_lsb']:.3f} | {a['max_abs_err_lsb_vs_saturated_ref']:.3f} "
+            f"| {a['rmse_lsb']:.4f} | {a['argmax_agree']:.6f} ({a['argmax_decisive_rows']}) "
+            f"| {g('lut4')} | {g('ff')} | {g('dsp')} | {g('ebr')} | {g('fmax_mhz')} |")
+    return "\n".join(lines) + "\n"

@@ -5,8 +5,9 @@ import pytest
 
 from attnkit.golden.fixed import FixedFormat
 from attnkit.golden.quant import requant_params
-from attnkit.golden.softmax import (SoftmaxConfig, exp2_frac, make_rows, row_stages,
-                                    softmax_fixed, softmax_scores, split_stream_rows)
+from attnkit.golden.softmax import (SoftmaxConfig, exp2_frac, expected_payloads, make_rows,
+                                    random_row_set, row_stages, split_stream_rows,
+                                    stream_payloads)
 from attnkit.hdl.exp2 import Exp2Frac
 from attnkit.hdl.reciprocal import Reciprocal
 from attnkit.hdl.softmax import Softmax
@@ -16,42 +17,12 @@ from attnkit.sim.streams import (STALL_CASES, Stalls, run_simulation, stream_rec
 U16 = FixedFormat(False, 0, 16)
 
 
-def random_rows(seed, cfg, l_max, n_rows, max_len=None):
-    """Rows of random lengths (1, l_max and non-powers of two included), masks, a fully
-    masked row, several distributions."""
-    rng = np.random.default_rng(seed)
-    max_len = max_len or l_max
-    lens = [1, max_len] + [int(v) for v in rng.integers(1, max_len + 1, n_rows - 2)]
-    lens = [3 if L in (2, 4, 8, 16, 32) and i % 2 else L for i, L in enumerate(lens)]
-    rows = []
-    dists = ("uniform", "gauss_small", "gauss_large", "dominant", "all_equal", "extremes")
-    for i, L in enumerate(lens):
-        q, mk = make_rows(rng, dists[(seed + i) % len(dists)], 1, L, cfg,
-                          mask_p=0.25 if i % 3 == 2 else 0.0)
-        rows.append((q[0], mk[0]))
-    q, _ = make_rows(rng, "uniform", 1, min(5, max_len), cfg)
-    rows.insert(len(rows) // 2, (q[0], np.ones(q.shape[1], dtype=bool)))   # fully masked
-    return rows
+def random_rows(seed, cfg, l_max, n_rows):
+    return random_row_set(seed, cfg, l_max, n_rows)
 
 
-def to_stream(rows):
-    out = []
-    for q, mk in rows:
-        for i, (v, b) in enumerate(zip(q, mk)):
-            out.append({"logit": int(v), "mask": int(b), "last": int(i == len(q) - 1)})
-    return out
-
-
-def expected(rows, cfg, score_requant=None):
-    out = []
-    for q, mk in rows:
-        if score_requant is None:
-            p, flag = softmax_fixed(q, mk, cfg)
-        else:
-            p, flag = softmax_scores(q, *score_requant, mk, cfg)
-        for i, v in enumerate(p):
-            out.append({"prob": int(v), "last": int(i == len(q) - 1), "all_masked": int(flag)})
-    return out
+to_stream = stream_payloads
+expected = expected_payloads
 
 
 def simulate(dut, ins, n_out, seed, p_stall, deadline=None):
