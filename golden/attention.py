@@ -1,0 +1,369 @@
+"""Bit-exact model of the sparse-attention engine (:mod:`attnkit.hdl.attention`).
+
+One attention head: int8 query rows ``q[i]`` (query position ``pos[i]``), an int8 KV cache
+``K[T, d]``, ``V[T, d]``. For each query the engine
+
+1. **selects** candidate keys (the pattern of :class:`Selection`, below);
+2. **scores** them: ``s_j = q . k_j``, exact int32 (``d <= 128``: ``|s| <= 128 * 128**2``);
+3. for the dynamic modes, **keeps** the best candidates (top-k, below);
+4. **requantizes** the kept scores into the softmax input format, folding ``1/sqrt(d)`` and
+   the q/k scales into ``(score_mult, score_shift)``:
+   ``x_j = requantize(s_j, score_mult, score_shift, out=cfg.in_fmt)``;
+5. takes the **softmax over the kept keys only**, exactly
+   :func:`attnkit.golden.softmax.softmax_fixed` (so the hardware reuses the softmax unit);
+6. accumulates ``acc_c = sum_j p_j * V[j, c]`` over the kept rows only (exact integers;
+   ``p`` in ``cfg.out_fmt``, default ``u1.15``);
+7. **requantizes** the output: ``o_c = requantize(acc_c, out_mult, out_shift)`` (int8,
+   symmetric, round half up, saturating).
+
+A query with no kept key (e.g. an all-zero block-bitmap row, or a predict threshold that
+nothing reaches) outputs ``o = 0`` and sets its ``all_masked`` flag.
+
+Selection (``j`` ranges over ``0..T-1``; ``causal`` additionally requires ``j <= pos``)
+-----------------------------------------------------------------------------------------
+* ``dense``: every key. ``causal``: ``dense`` with ``causal=True``.
+* ``window`` (``w`` tokens): the interval ``[lo, lo + w)`` clipped to ``[0, T)`` with
+  ``lo = pos - w + 1`` when ``causal`` (the last ``w`` tokens up to and including ``pos``)
+  and ``lo = pos - w // 2`` otherwise (a centred window, for bidirectional encoders).
+* ``global_window``: keys ``j < g`` (attention sinks / Longformer globals) plus the window.
+* ``block``: block size ``b``; key ``j`` is kept when ``bitmap[pos // b][j // b]``.
+* ``topk``: every candidate is scored; keep the ``k`` highest ``s_j``. **Tie rule: among
+  equal scores the lower index wins** (equivalently: sort by ``(-s_j, j)``, keep the first
+  ``k``). ``k >= #candidates`` keeps all of them (identical to ``dense``).
+* ``predict`` (Sanger/Energon style): predicted scores ``ps_j = q4 . k4_j`` with the 4-bit
+  high nibbles ``q4 = q >> 4``, ``k4 = k >> 4`` (arithmetic shift: floor, range -8..7; the
+  hardware stores K as separate high/low-nibble memories so the prediction pass reads only
+  half the bits). Candidates with ``ps_j >= threshold`` (if a threshold is given) are ranked
+  by ``(-ps_j, j)`` and the first ``k`` kept; only those get exact scores, softmax and V.
+
+Rows read (per query, decode)
+-----------------------------
+* static modes: ``k_rows = v_rows = #kept`` (skipped rows are never read), ``k4_rows = 0``;
+* ``topk``: ``k_rows = #candidates``, ``v_rows = #kept``;
+* ``predict``: ``k4_rows = #candidates`` (high nibbles only), ``k_rows = v_rows = #kept``.
+
+For prefill (a block of queries sharing each loaded row), :func:`prefill_rows` counts the
+union of the rows the block needs: each K/V row is read once per block.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .fixed import FixedFormat
+from .quant import quantize, requant_params, requantize
+from .softmax import SoftmaxConfig, exp2_coefficients, softmax_fixed
+
+__all__ = ["MODES", "Selection", "ENGINE_SOFTMAX", "EngineResult", "engine",
+           "attention_float", "QuantHead", "quantize_head", "prefill_rows", "topk_keep",
+           "predicted_scores", "D_MAX", "cycle_estimate", "relative_l2", "cosine"]
+
+MODES = ("dense", "causal", "window", "global_window", "block", "topk", "predict")
+#: Largest head dimension.
+D_MAX = 128
+#: Softmax of the engine: logits ``s7.8`` (16 bits), probabilities ``u1.15`` (1.0 exact).
+ENGINE_SOFTMAX = SoftmaxConfig(in_fmt=FixedFormat(True, 7, 8), out_fmt=FixedFormat(False, 1, 15))
+
+
+def _int(name, v, lo, hi=None):
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+        raise TypeError(f"{name} must be an int, not {v!r}")
+    if v < lo or (hi is not None and v > hi):
+        rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+        raise ValueError(f"{name} must be {rng}, not {v!r}")
+    return int(v)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which keys a query attends to (see the module docstring for the exact rules).
+
+    Parameters
+    ----------
+    mode : str
+        One of :data:`MODES`.
+    causal : bool
+        Also require ``j <= pos`` (``mode="causal"`` forces it).
+    window : int
+        ``w >= 1`` for ``window`` and ``global_window``.
+    n_global : int
+        ``g >= 0`` global tokens for ``global_window``.
+    block : int
+        Block size ``b >= 1`` for ``block``.
+    bitmap : tuple of tuples of bool
+        ``bitmap[query_block][key_block]`` for ``block``.
+    k : int
+        Keys kept per query for ``topk`` / ``predict`` (``>= 1``).
+    threshold : int or None
+        ``predict`` only: minimum predicted score of a candidate.
+    """
+
+    mode: str = "dense"
+    causal: bool = False
+    window: int = 0
+    n_global: int = 0
+    block: int = 0
+    bitmap: tuple = ()
+    k: int = 0
+    threshold: int | None = None
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+        if not isinstance(self.causal, bool):
+            raise TypeError(f"causal must be a bool, not {self.causal!r}")
+        if self.mode == "causal":
+            object.__setattr__(self, "causal", True)
+        if self.mode in ("window", "global_window"):
+            _int("window", self.window, 1)
+        if self.mode == "global_window":
+            _int("n_global", self.n_global, 0)
+        if self.mode == "block":
+            _int("block", self.block, 1)
+            bm = tuple(tuple(bool(b) for b in row) for row in self.bitmap)
+            if not bm or len({len(r) for r in bm}) != 1 or not bm[0]:
+                raise ValueError(f"bitmap must be a non-empty rectangular 2-D array of bools, "
+                                 f"not {self.bitmap!r}")
+            object.__setattr__(self, "bitmap", bm)
+        if self.mode in ("topk", "predict"):
+            _int("k", self.k, 1)
+        if self.threshold is not None:
+            if self.mode != "predict":
+                raise ValueError(f"threshold is only for mode 'predict', not {self.mode!r}")
+            _int("threshold", self.threshold, -(1 << 31))
+
+    @property
+    def dynamic(self) -> bool:
+        return self.mode in ("topk", "predict")
+
+    def intervals(self, pos: int, T: int) -> list[tuple[int, int]]:
+        """Static modes: the kept keys of a query as disjoint ascending ``[lo, hi)`` ranges.
+
+        Dynamic modes: the candidate range. This is exactly what the hardware address
+        generator walks.
+        """
+        end = min(T, pos + 1) if self.causal else T
+        if self.mode in ("dense", "causal", "topk", "predict"):
+            iv = [(0, end)]
+        elif self.mode in ("window", "global_window"):
+            lo = pos - self.window + 1 if self.causal else pos - self.window // 2
+            hi = lo + self.window
+            g = min(self.n_global, end) if self.mode == "global_window" else 0
+            iv = [(0, g), (max(lo, g, 0), min(hi, end))]
+        else:  # block
+            b = self.block
+            row = self.bitmap[pos // b] if pos // b < len(self.bitmap) else ()
+            iv = []
+            for kb, on in enumerate(row):
+                if on:
+                    lo, hi = kb * b, min((kb + 1) * b, end)
+                    if iv and iv[-1][1] == lo and lo < hi:
+                        iv[-1] = (iv[-1][0], hi)
+                    else:
+                        iv.append((lo, hi))
+        return [(lo, hi) for lo, hi in iv if lo < hi]
+
+    def candidate_mask(self, pos: int, T: int) -> np.ndarray:
+        m = np.zeros(T, dtype=bool)
+        for lo, hi in self.intervals(pos, T):
+            m[lo:hi] = True
+        return m
+
+
+def predicted_scores(q, K) -> np.ndarray:
+    """``ps = (q >> 4) @ (K >> 4).T``: the 4-bit high-nibble prediction (exact)."""
+    return (np.asarray(q, np.int64) >> 4) @ (np.asarray(K, np.int64) >> 4).T
+
+
+def topk_keep(scores, cand, k: int, threshold=None) -> np.ndarray:
+    """Rows of ``scores`` (shape ``(n, T)``): mask of the ``k`` best candidates.
+
+    Order ``(-score, index)``: higher score first, the lower index wins a tie. With a
+    ``threshold`` only candidates with ``score >= threshold`` take part.
+    """
+    s = np.atleast_2d(np.asarray(scores, dtype=np.int64))
+    cand = np.atleast_2d(np.asarray(cand, dtype=bool)).copy()
+    if threshold is not None:
+        cand &= s >= threshold
+    n, T = s.shape
+    idx = np.broadcast_to(np.arange(T), s.shape)
+    order = np.lexsort((idx, -s, ~cand), axis=-1)           # last key is primary
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.broadcast_to(np.arange(T), s.shape), axis=-1)
+    return cand & (rank < k)
+
+
+@dataclass
+class EngineResult:
+    """Engine output for ``n`` queries.
+
+    ``o`` int8 codes ``(n, d)``; ``all_masked`` bool ``(n,)``; ``keep`` bool ``(n, T)`` (the
+    kept keys); ``scores`` int64 ``(n, T)`` (exact scores, 0 where not computed); ``p``
+    softmax codes ``(n, T)``; ``acc`` int64 ``(n, d)``; row counts per query
+    ``k_rows``, ``k4_rows``, ``v_rows`` (int arrays ``(n,)``).
+    """
+
+    o: np.ndarray
+    all_masked: np.ndarray
+    keep: np.ndarray
+    scores: np.ndarray
+    p: np.ndarray
+    acc: np.ndarray
+    k_rows: np.ndarray
+    k4_rows: np.ndarray
+    v_rows: np.ndarray
+
+
+def _check_codes(name, a, ndim, bits=8):
+    a = np.asarray(a)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integer codes, not dtype {a.dtype}")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, not shape {a.shape}")
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    if a.size and (a.min() < lo or a.max() > hi):
+        raise ValueError(f"{name} out of int{bits} range: [{a.min()}, {a.max()}]")
+    return a.astype(np.int64)
+
+
+def engine(q, K, V, sel: Selection, pos, *, score_mult: int, score_shift: int,
+           out_mult: int, out_shift: int, cfg: SoftmaxConfig = ENGINE_SOFTMAX) -> EngineResult:
+    """The bit-exact engine for queries ``q`` (``(n, d)`` or ``(d,)``) at positions ``pos``.
+
+    Every query is independent (decode semantics); prefill runs the same arithmetic for a
+    block of queries (:func:`prefill_rows` gives its row traffic).
+    """
+    one = np.asarray(q).ndim == 1
+    q = _check_codes("q", np.atleast_2d(q), 2)
+    K = _check_codes("K", K, 2)
+    V = _check_codes("V", V, 2)
+    n, d = q.shape
+    T = K.shape[0]
+    if not 1 <= d <= D_MAX:
+        raise ValueError(f"d must be in 1..{D_MAX}, not {d}")
+    if K.shape != (T, d) or V.shape != (T, d) or T < 1:
+        raise ValueError(f"K and V must both have shape (T >= 1, {d}), not {K.shape}, {V.shape}")
+    if not isinstance(sel, Selection):
+        raise TypeError(f"sel must be a Selection, not {sel!r}")
+    pos = np.broadcast_to(np.asarray(pos, dtype=np.int64), (n,))
+    if pos.min() < 0 or pos.max() >= T:
+        raise ValueError(f"pos must be in 0..{T - 1}, not {pos.tolist()}")
+    cand = np.stack([sel.candidate_mask(int(p), T) for p in pos])
+    exact = q @ K.T
+    if sel.mode == "topk":
+        keep = topk_keep(exact, cand, sel.k)
+        k_rows, k4_rows = cand.sum(1), np.zeros(n, np.int64)
+    elif sel.mode == "predict":
+        keep = topk_keep(predicted_scores(q, K), cand, sel.k, sel.threshold)
+        k_rows, k4_rows = keep.sum(1), cand.sum(1)
+    else:
+        keep = cand
+        k_rows, k4_rows = cand.sum(1), np.zeros(n, np.int64)
+    scores = np.where(cand if sel.mode == "topk" else keep, exact, 0)
+    x = requantize(np.where(keep, exact, 0), score_mult, score_shift, out=cfg.in_fmt)
+    p, full = softmax_fixed(x, ~keep, cfg, exp2_coefficients(cfg))
+    acc = p @ V
+    o = np.where(full[:, None], 0, requantize(acc, out_mult, out_shift))
+    res = EngineResult(o=o, all_masked=np.asarray(full), keep=keep, scores=scores, p=p, acc=acc,
+                       k_rows=np.asarray(k_rows), k4_rows=np.asarray(k4_rows),
+                       v_rows=keep.sum(1))
+    if one:
+        res = EngineResult(**{f: getattr(res, f)[0] for f in res.__dataclass_fields__})
+    return res
+
+
+def prefill_rows(sel: Selection, positions, T: int) -> dict:
+    """K/V rows read by a prefill block (each row loaded once and reused by the block).
+
+    Static modes: the union of the block's kept rows for K and V. Dynamic modes: the union
+    of candidates for K (``topk``) or K high nibbles (``predict``); V and exact K rows are
+    data dependent (see :func:`engine`'s per-query ``keep``) and reported as the union of
+    candidates here as an upper bound.
+    """
+    u = np.zeros(T, dtype=bool)
+    for p in positions:
+        u |= sel.candidate_mask(int(p), T)
+    return {"rows": int(u.sum()), "per_query_sum": int(sum(sel.candidate_mask(int(p), T).sum()
+                                                           for p in positions))}
+
+
+# Float reference and quantization of real heads ---------------------------------------
+
+def attention_float(q, K, V, mask=None) -> np.ndarray:
+    """float64 ``softmax(q K^T / sqrt(d)) V``; ``mask`` (True = excluded) optional;
+    fully masked rows give zeros."""
+    q = np.atleast_2d(np.asarray(q, np.float64))
+    s = q @ np.asarray(K, np.float64).T / math.sqrt(q.shape[1])
+    if mask is not None:
+        s = np.where(mask, -np.inf, s)
+    mx = s.max(axis=1, keepdims=True)
+    mx = np.where(np.isfinite(mx), mx, 0.0)
+    e = np.exp(s - mx)
+    z = e.sum(axis=1, keepdims=True)
+    return (e / np.where(z > 0, z, 1.0)) @ np.asarray(V, np.float64)
+
+
+@dataclass(frozen=True)
+class QuantHead:
+    """int8 codes of one head and the engine's requantization parameters."""
+
+    q: np.ndarray
+    K: np.ndarray
+    V: np.ndarray
+    q_scale: float
+    k_scale: float
+    v_scale: float
+    o_scale: float
+    score_mult: int
+    score_shift: int
+    out_mult: int
+    out_shift: int
+
+    @property
+    def requant(self) -> dict:
+        return dict(score_mult=self.score_mult, score_shift=self.score_shift,
+                    out_mult=self.out_mult, out_shift=self.out_shift)
+
+
+def quantize_head(q, K, V, o_scale: float | None = None,
+                  cfg: SoftmaxConfig = ENGINE_SOFTMAX) -> QuantHead:
+    """Our int8 scheme for one head: symmetric per-tensor int8 for ``q``, ``K``, ``V``.
+
+    Score requantization: real factor ``q_scale * k_scale / sqrt(d) * 2**F`` (``F`` =
+    softmax input fraction bits). Output: int8 with ``o_scale`` (default: calibrated as
+    ``max |float dense attention output| / 127`` of this head), real factor
+    ``v_scale * 2**-OF / o_scale``.
+    """
+    q = np.atleast_2d(np.asarray(q, np.float64))
+    d = q.shape[1]
+    tq, tk, tv = quantize(q), quantize(K), quantize(V)
+    if o_scale is None:
+        amax = np.abs(attention_float(q, K, V)).max()
+        o_scale = float(amax / 127) if amax > 0 else 1.0
+    sm, ss = requant_params(float(tq.scale * tk.scale / math.sqrt(d)) * 2.0 ** cfg.in_fmt.frac_bits)
+    om, osh = requant_params(float(tv.scale) * 2.0 ** -cfg.out_fmt.frac_bits / o_scale)
+    return QuantHead(q=tq.q, K=tk.q, V=tv.q, q_scale=float(tq.scale), k_scale=float(tk.scale),
+                     v_scale=float(tv.scale), o_scale=float(o_scale), score_mult=sm,
+                     score_shift=ss, out_mult=om, out_shift=osh)
+
+
+def relative_l2(x, ref) -> float:
+    """``||x - ref|| / ||ref||`` over all elements."""
+    x, ref = np.asarray(x, np.float64), np.asarray(ref, np.float64)
+    return float(np.linalg.norm(x - ref) / max(np.linalg.norm(ref), 1e-300))
+
+
+def cosine(x, ref) -> float:
+    """Cosine similarity of the flattened arrays."""
+    x, ref = np.ravel(np.asarray(x, np.float64)), np.ravel(np.asarray(ref, np.float64))
+    return float(x @ ref / max(np.linalg.norm(x) * np.linalg.norm(ref), 1e-300))
+
+
+def cycle_estimate(res_rows: dict, d: int, lanes: int, softmax_latency: int = 0) -> int:
+    """Rough cycle model of the hardware (one query): ``beats = d / lanes`` per row read,
+    plus the softmax's row latency; the hardware tests assert the measured bounds."""
+    beats = -(-d // lanes)
+    return (res_rows["k_rows"] + res_rows["k4_rows"] + res_rows["v_rows"]) * beats + softmax_latency
