@@ -59,7 +59,8 @@ from .softmax import SoftmaxConfig, exp2_coefficients, softmax_fixed
 
 __all__ = ["MODES", "Selection", "ENGINE_SOFTMAX", "EngineResult", "engine",
            "attention_float", "QuantHead", "quantize_head", "prefill_rows", "topk_keep",
-           "predicted_scores", "D_MAX", "cycle_estimate", "relative_l2", "cosine"]
+           "predicted_scores", "D_MAX", "cycle_estimate", "relative_l2", "cosine",
+           "RATIOS", "report_selections", "accuracy_report"]
 
 MODES = ("dense", "causal", "window", "global_window", "block", "topk", "predict")
 #: Largest head dimension.
@@ -367,3 +368,103 @@ def cycle_estimate(res_rows: dict, d: int, lanes: int, softmax_latency: int = 0)
     plus the softmax's row latency; the hardware tests assert the measured bounds."""
     beats = -(-d // lanes)
     return (res_rows["k_rows"] + res_rows["k4_rows"] + res_rows["v_rows"]) * beats + softmax_latency
+
+
+# Accuracy on real attention heads -------------------------------------------------------
+
+#: Keep ratios of the accuracy report.
+RATIOS = (0.125, 0.25, 0.5)
+
+
+def report_selections(T: int, ratio: float) -> list[tuple[str, Selection]]:
+    """The selections of the accuracy report for a sequence of ``T`` tokens and a keep ratio.
+
+    ``window``: centred window of ``ceil(ratio*T)`` tokens; ``global_window``: the first
+    token ([CLS], an attention sink) plus a window of ``ceil(ratio*T) - 1``; ``block``:
+    blocks of 8, a diagonal band of blocks plus key block 0; ``topk``/``predict``:
+    ``k = ceil(ratio*T)``.
+    """
+    n = max(1, math.ceil(ratio * T))
+    b = 8
+    nb = -(-T // b)
+    band = max(0, (math.ceil(ratio * nb) - 1) // 2)
+    bm = tuple(tuple(abs(i - j) <= band or j == 0 for j in range(nb)) for i in range(nb))
+    return [("window", Selection("window", window=n)),
+            ("global_window", Selection("global_window", window=max(1, n - 1), n_global=1)),
+            ("block", Selection("block", block=b, bitmap=bm)),
+            ("topk", Selection("topk", k=n)),
+            ("predict", Selection("predict", k=n))]
+
+
+def _float_topk(qf, Kf, k):
+    s = qf @ Kf.T
+    T = s.shape[1]
+    return topk_keep(np.floor(s * 2 ** 20).astype(np.int64), np.ones(s.shape, bool), min(k, T))
+
+
+def accuracy_report(heads, ratios=RATIOS, progress=None) -> dict:
+    """Output error of the int8 engine against float64 dense attention on real heads.
+
+    ``heads``: objects with float64 ``q, k, v`` ``(T, d)`` and a ``name`` (e.g.
+    :func:`attnkit.golden.minilm.real_heads`). Every query position of every head is run
+    (decode at position ``i`` over the whole sequence; MiniLM is bidirectional).
+    Per mode and keep ratio: relative L2 error and cosine similarity of the head output
+    (``o * o_scale`` vs float64 dense attention), the kept fraction, the error of float64
+    attention restricted to the *same* keys (the selection's own error, without
+    quantization), and for ``topk``/``predict`` the recall of the true (float64) top-k keys.
+    """
+    rows: dict = {}
+
+    def add(key, **vals):
+        d = rows.setdefault(key, {})
+        for k, v in vals.items():
+            d.setdefault(k, []).append(v)
+
+    for hi, hd in enumerate(heads):
+        qf, Kf, Vf = (np.asarray(a, np.float64) for a in (hd.q, hd.k, hd.v))
+        T = Kf.shape[0]
+        ref = attention_float(qf, Kf, Vf)
+        qh = quantize_head(qf, Kf, Vf)
+        pos = np.arange(T)
+        dense = engine(qh.q, qh.K, qh.V, Selection("dense"), pos, **qh.requant)
+        add(("dense", 1.0), rel_l2=relative_l2(dense.o * qh.o_scale, ref),
+            cos=cosine(dense.o * qh.o_scale, ref), kept=1.0, sel_err=0.0, recall=None,
+            acc_rel_l2=relative_l2(dense.acc * qh.v_scale * 2.0 ** -ENGINE_SOFTMAX.out_fmt.frac_bits, ref))
+        causal = engine(qh.q, qh.K, qh.V, Selection("causal"), pos, **qh.requant)
+        add(("causal", 0.5), rel_l2=relative_l2(causal.o * qh.o_scale, ref),
+            cos=cosine(causal.o * qh.o_scale, ref), kept=float(causal.keep.mean()),
+            sel_err=relative_l2(attention_float(qf, Kf, Vf, ~causal.keep), ref), recall=None,
+            acc_rel_l2=None)
+        for ratio in ratios:
+            for name, sel in report_selections(T, ratio):
+                r = engine(qh.q, qh.K, qh.V, sel, pos, **qh.requant)
+                o = r.o * qh.o_scale
+                rec = None
+                if sel.dynamic:
+                    true = _float_topk(qf, Kf, sel.k)
+                    rec = float((true & r.keep).sum() / true.sum())
+                add((name, ratio), rel_l2=relative_l2(o, ref), cos=cosine(o, ref),
+                    kept=float(r.keep.mean()),
+                    sel_err=relative_l2(attention_float(qf, Kf, Vf, ~r.keep), ref), recall=rec,
+                    acc_rel_l2=None)
+        if progress:
+            progress(hi + 1, hd.name)
+    results = []
+    for (mode, ratio), d in rows.items():
+        e = np.array(d["rel_l2"])
+        c = np.array(d["cos"])
+        res = {"mode": mode, "keep_ratio": ratio, "kept_fraction_mean": float(np.mean(d["kept"])),
+               "rel_l2": {"mean": float(e.mean()), "median": float(np.median(e)),
+                          "p90": float(np.quantile(e, 0.9)), "max": float(e.max())},
+               "cosine": {"mean": float(c.mean()), "min": float(c.min())},
+               "rel_l2_float_same_keys_mean": float(np.mean(d["sel_err"])),
+               "recall_true_topk_mean": (None if d["recall"][0] is None
+                                         else float(np.mean(d["recall"])))}
+        if d["acc_rel_l2"][0] is not None:
+            res["rel_l2_before_output_requant_mean"] = float(np.mean(d["acc_rel_l2"]))
+        results.append(res)
+    return {"heads": len(heads), "softmax": {"in_fmt": str(ENGINE_SOFTMAX.in_fmt),
+                                             "out_fmt": str(ENGINE_SOFTMAX.out_fmt)},
+            "quantization": "int8 symmetric per tensor for q, K, V; o int8 with o_scale "
+                            "calibrated as max|float dense output|/127 per head",
+            "results": results}
