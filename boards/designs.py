@@ -1,0 +1,136 @@
+"""Registry of buildable designs: name -> factory, default parameters, operations per cycle.
+
+``tools/build.py --design NAME --param key=value`` looks designs up here. Each design's
+factory receives the complete parameter dict (defaults overlaid with the user's values) and
+returns an Amaranth :class:`~amaranth.lib.wiring.Component`; its ``ops_per_cycle(params)``
+gives the arithmetic operations the design completes per clock cycle at full throughput
+(2 per multiply-accumulate), from which the flow reports peak GOPS.
+
+Factories import their gateware lazily, so the registry (and ``--list-designs``) works even
+while a design's module is missing or broken. Registering another design is one call::
+
+    def _softmax(params):
+        from attnkit.hdl.softmax import SoftmaxUnit
+        return SoftmaxUnit(**params)
+
+    register(Design("softmax", _softmax, defaults={"width": 16},
+                    ops_per_cycle=lambda p: 1, description="streaming softmax"))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+__all__ = ["Design", "DESIGNS", "register", "get", "names", "resolve_params", "parse_param"]
+
+
+@dataclass(frozen=True)
+class Design:
+    """A buildable design.
+
+    Attributes
+    ----------
+    name : str
+    factory : callable
+        ``factory(params: dict) -> wiring.Component``.
+    defaults : dict
+        Every parameter the factory accepts, with the value used when not given.
+    ops_per_cycle : callable
+        ``ops_per_cycle(params: dict) -> int``: operations per cycle, 2 per MAC.
+    description : str
+    """
+
+    name: str
+    factory: Callable
+    defaults: dict = field(default_factory=dict)
+    ops_per_cycle: Callable = None
+    description: str = ""
+
+    def build(self, params=None):
+        """Construct the component with :meth:`resolve_params` applied."""
+        return self.factory(resolve_params(self, params))
+
+
+#: All registered designs by name.
+DESIGNS: dict = {}
+
+
+def register(design: Design) -> Design:
+    if not isinstance(design, Design):
+        raise TypeError(f"register() takes a Design, not {design!r}")
+    if design.name in DESIGNS:
+        raise ValueError(f"design {design.name!r} is already registered")
+    DESIGNS[design.name] = design
+    return design
+
+
+def get(name: str) -> Design:
+    """The design called ``name``; :class:`ValueError` naming the known designs otherwise."""
+    try:
+        return DESIGNS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown design {name!r}; known designs: "
+                         f"{', '.join(sorted(DESIGNS)) or '(none)'}") from None
+
+
+def names() -> list:
+    return sorted(DESIGNS)
+
+
+def resolve_params(design: Design, params=None) -> dict:
+    """Defaults overlaid with ``params``; unknown parameter names raise :class:`ValueError`."""
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(design.defaults))
+    if unknown:
+        raise ValueError(f"unknown parameter{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(map(repr, unknown))} for design {design.name!r}; "
+                         f"known: {', '.join(design.defaults) or '(none)'}")
+    return {**design.defaults, **params}
+
+
+def parse_param(text: str):
+    """``"lanes=16"`` -> ``("lanes", 16)``. Values: int, float, ``true``/``false``, ``none``,
+    else the string."""
+    if "=" not in text:
+        raise ValueError(f"parameter must be written name=value, not {text!r}")
+    key, _, raw = text.partition("=")
+    key, raw = key.strip(), raw.strip()
+    if not key.isidentifier():
+        raise ValueError(f"parameter name {key!r} (in {text!r}) is not a valid name")
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return key, lowered == "true"
+    if lowered == "none":
+        return key, None
+    for convert in (int, float):
+        try:
+            return key, convert(raw)
+        except ValueError:
+            pass
+    return key, raw
+
+
+# --------------------------------------------------------------------------------------------
+# The designs
+
+
+def _gemv(params):
+    from attnkit.hdl.gemv import GemvArray
+    return GemvArray(**params)
+
+
+def _gemv_ops(params):
+    # One MAC per lane per cycle (GemvArray.macs_per_cycle), 2 operations per MAC.
+    return 2 * params["lanes"]
+
+
+register(Design(
+    "gemv", _gemv,
+    # Small enough that the default build takes about a minute on LFE5U-25F (28 DSPs).
+    defaults={"lanes": 8, "weight_bits": 8, "acc_width": 32, "requant": False,
+              "max_n": 1024, "group": 8},
+    ops_per_cycle=_gemv_ops,
+    description="systolic GEMV array (attnkit.hdl.gemv.GemvArray): int8 x int8/int4, "
+                "int32 accumulation",
+))
