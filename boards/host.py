@@ -261,18 +261,20 @@ class Board:
     def simulate(cls, *, lanes: int = 8, weight_bits: int = 8, requant: bool = False,
                  max_n: int = 64, max_m: int = 32, w_words: int = 256, divisor: int = 4,
                  max_payload: int = 64, clk_hz: float = 100e6, vcd: str | None = None,
-                 timeout_cycles: int = 20000) -> "Board":
+                 timeout_cycles: int = 20000, softmax: dict | None = None) -> "Board":
         """The accelerator in Amaranth's simulator, driven through its UART pins.
 
         Small memories and a fast UART (``divisor`` cycles per bit) keep it quick: the
         simulator manages a few thousand cycles per second. ``timeout_cycles`` bounds each
-        reply in simulated cycles (plus the WAIT budget).
+        reply in simulated cycles (plus the WAIT budget). ``softmax`` (a dict of
+        :class:`~attnkit.hdl.accelerator.SoftmaxEngine` parameters, e.g.
+        ``{"l_max": 16, "depth": 64}``) adds the softmax engine.
         """
         from attnkit.hdl.accelerator import AcceleratorSystem
         system = AcceleratorSystem(divisor=divisor, timeout=40 * divisor,
                                    max_payload=max_payload, lanes=lanes,
                                    weight_bits=weight_bits, requant=requant, max_n=max_n,
-                                   max_m=max_m, w_words=w_words)
+                                   max_m=max_m, w_words=w_words, softmax=softmax)
         transport = SimTransport(system, clk_hz=clk_hz, vcd=vcd)
         return cls(transport, timeout=transport.seconds(timeout_cycles), clk_hz=clk_hz)
 
@@ -430,6 +432,44 @@ class Board:
         self.wait(hl.Engine.GEMV, max_cycles=max_cycles)
         y = np.frombuffer(self.read(hl.MEM_Y, 4 * M), dtype="<i4").astype(np.int64)
         return y
+
+    def softmax(self, x, mask=None, *, max_cycles: int = 10_000_000):
+        """Row softmax on the softmax engine (engine 1); bit-exact with
+        :func:`attnkit.golden.softmax.softmax_fixed` for the build's ``SoftmaxConfig``.
+
+        ``x``: (R, L) logit codes of the build's input format (at most 16 bits); ``mask``:
+        (R, L) booleans, True = excluded. Returns ``(p, all_masked)``: (R, L) probability
+        codes and an (R,) flag per row.
+        """
+        info = self.info()
+        if not info["engines"] & (1 << hl.Engine.SOFTMAX):
+            raise NotImplementedError(f"this device has no softmax engine (ENGINES register "
+                                      f"0x{info['engines']:X})")
+        x = np.asarray(x)
+        if x.ndim != 2 or 0 in x.shape:
+            raise ValueError(f"x must be a non-empty 2-D array (rows, length), not shape "
+                             f"{x.shape}")
+        mask = np.zeros(x.shape, bool) if mask is None else np.asarray(mask, bool)
+        if mask.shape != x.shape:
+            raise ValueError(f"mask shape {mask.shape} does not match x {x.shape}")
+        if x.min() < -(1 << 15) or x.max() >= 1 << 15:
+            raise ValueError(f"x codes must fit 16 bits, not {x.min()}..{x.max()}")
+        R, L = x.shape
+        elems = np.zeros((R * L, 4), np.uint8)
+        codes = (x.reshape(-1).astype(np.int64) & 0xFFFF)
+        elems[:, 0] = codes & 0xFF
+        elems[:, 1] = codes >> 8
+        elems[:, 2] = mask.reshape(-1)
+        self.write(hl.SOFTMAX_IN, elems.tobytes())
+        base = hl.engine_base(hl.Engine.SOFTMAX)
+        self.write_reg(base + hl.SoftmaxReg.LEN, L)
+        self.write_reg(base + hl.SoftmaxReg.NROWS, R)
+        self.start(hl.Engine.SOFTMAX)
+        self.wait(hl.Engine.SOFTMAX, max_cycles=max_cycles)
+        out = np.frombuffer(self.read(hl.SOFTMAX_OUT, 4 * R * L), np.uint8).reshape(R, L, 4)
+        p = out[..., 0].astype(np.int64) | (out[..., 1].astype(np.int64) << 8)
+        flags = (out[..., 2] & 1).astype(bool)
+        return p, flags[:, 0]
 
     def attention(self, q, K, V, *, mode: str = "dense", **kwargs):
         """Sparse attention on the attention engine (engine 2), when the bitstream has one."""

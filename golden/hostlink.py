@@ -68,8 +68,9 @@ Registers are 32-bit little endian words, accessed byte by byte; reads have no s
   byte ``p`` of the word; word ``w`` starts at byte ``w * lanes``), ``MEM_X`` (``0x200000``,
   one int8 per byte), ``MEM_Y`` (``0x300000``, one 32-bit little-endian signed word per
   output row, sign-extended when requantized).
-* Engines 1 (softmax) and 2 (attention) are reserved codes; their memories will live at
-  ``0x400000`` and above.
+* Engine 1 (softmax, optional in a build): registers ``LEN`` (+0x10) and ``NROWS`` (+0x14),
+  memories ``SOFTMAX_IN`` (``0x400000``) and ``SOFTMAX_OUT`` (``0x500000``), 4 bytes per
+  element (see the constants). Engine 2 (attention) is a reserved code.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ from enum import IntEnum
 
 __all__ = [
     "SYNC_CMD", "SYNC_REPLY", "VERSION", "ADDR_BYTES", "Cmd", "Status", "Engine", "Reg",
-    "EngineReg", "MEM_W", "MEM_X", "MEM_Y", "ID_MAGIC", "crc16", "encode_command",
+    "EngineReg", "SoftmaxReg", "MEM_W", "MEM_X", "MEM_Y", "SOFTMAX_IN", "SOFTMAX_OUT", "ID_MAGIC", "crc16", "encode_command",
     "decode_command", "encode_reply", "decode_reply", "FrameError", "engine_base",
 ]
 
@@ -160,6 +161,19 @@ STATUS_DONE = 1 << 1
 MEM_W = 0x100000
 MEM_X = 0x200000
 MEM_Y = 0x300000
+
+#: Softmax engine (engine 1) memories: input element ``i`` at ``SOFTMAX_IN + 4*i`` (bytes 0-1:
+#: logit code, little endian, two's complement; byte 2 bit 0: mask; byte 3 unused), output
+#: element ``i`` at ``SOFTMAX_OUT + 4*i`` (bytes 0-1: probability code; byte 2 bit 0: the row
+#: was fully masked).
+SOFTMAX_IN = 0x400000
+SOFTMAX_OUT = 0x500000
+
+
+class SoftmaxReg(IntEnum):
+    """Softmax engine parameters inside its register block."""
+    LEN = 0x10       # row length L
+    NROWS = 0x14     # rows R
 
 
 def engine_base(engine: int) -> int:

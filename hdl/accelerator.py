@@ -24,12 +24,18 @@ from amaranth.utils import ceil_log2, exact_log2
 
 from attnkit.golden import hostlink as hl
 from attnkit.golden.quant import REQUANT_MULT_BITS
+from attnkit.golden.softmax import SoftmaxConfig
 
 from .gemv import GemvArray
+from .softmax import Softmax
 from .host_bridge import BusSignature, HostBridge
 from .uart import UARTRx, UARTTx
 
-__all__ = ["GemvAccelerator", "AcceleratorSystem"]
+__all__ = ["GemvAccelerator", "SoftmaxEngine", "AcceleratorSystem", "SOFTMAX_IN",
+           "SOFTMAX_OUT"]
+
+SOFTMAX_IN = hl.SOFTMAX_IN
+SOFTMAX_OUT = hl.SOFTMAX_OUT
 
 
 def _check_int(name, value, lo, hi=None):
@@ -62,6 +68,9 @@ class GemvAccelerator(wiring.Component):
         W memory depth in P-lane words; a job needs ``ceil(M/P) * N`` of them.
     gemv_kwargs : dict
         Passed on to :class:`GemvArray` (``group``, ``dsp``).
+    engines : int
+        Value of the global ``ENGINES`` register (bit e: engine e present); this component
+        also answers the global registers for the whole accelerator.
 
     Bus behaviour
     -------------
@@ -83,7 +92,7 @@ class GemvAccelerator(wiring.Component):
 
     def __init__(self, *, lanes: int = 8, weight_bits: int = 8, acc_width: int = 32,
                  requant: bool = False, max_n: int = 256, max_m: int = 256,
-                 w_words: int = 1024, gemv_kwargs: dict | None = None):
+                 w_words: int = 1024, gemv_kwargs: dict | None = None, engines: int = 1):
         self._MustUse__silence = True
         _check_int("lanes", lanes, 1, 256)
         try:
@@ -106,6 +115,7 @@ class GemvAccelerator(wiring.Component):
         self.max_n = max_n
         self.max_m = max_m
         self.w_words = w_words
+        self.engines = engines
         self.gemv = GemvArray(lanes=lanes, weight_bits=weight_bits, acc_width=acc_width,
                               requant=requant, max_n=max_n, **(gemv_kwargs or {}))
         super().__init__({
@@ -152,7 +162,7 @@ class GemvAccelerator(wiring.Component):
         ebase = hl.engine_base(hl.Engine.GEMV)
         ro_regs = {
             gbase + hl.Reg.ID: Const(hl.ID_MAGIC, 32),
-            gbase + hl.Reg.ENGINES: Const(1 << hl.Engine.GEMV, 32),
+            gbase + hl.Reg.ENGINES: Const(self.engines, 32),
             gbase + hl.Reg.LANES: Const(P, 32),
             gbase + hl.Reg.W_WORDS: Const(self.w_words, 32),
             gbase + hl.Reg.X_DEPTH: Const(self.max_n, 32),
@@ -320,6 +330,190 @@ class GemvAccelerator(wiring.Component):
                 m.d.sync += [busy.eq(0), done.eq(1)]
         return m
 
+class SoftmaxEngine(wiring.Component):
+    """Softmax engine (engine 1): input/output memories, registers, sequencer, on the bus.
+
+    Registers (at ``hostlink.engine_base(1)``): ``CTRL``, ``STATUS``, ``CYCLES``, ``ROWS`` as
+    for every engine, then ``LEN`` (+0x10, row length L) and ``NROWS`` (+0x14, rows R). A job
+    streams the ``R * L`` elements of the input memory through
+    :class:`~attnkit.hdl.softmax.Softmax` as R rows of L and writes every output element
+    (see :data:`SOFTMAX_IN`/:data:`SOFTMAX_OUT` for the layout). The arithmetic is exactly
+    :func:`attnkit.golden.softmax.softmax_fixed` with ``cfg``.
+
+    Parameters
+    ----------
+    cfg : SoftmaxConfig
+        Formats (``in_fmt`` at most 16 bits wide) and exponent method.
+    l_max : int
+        Longest row.
+    depth : int
+        Elements the input and output memories hold (``R * L <= depth``).
+
+    Bus behaviour: 1 wait state; ``err`` for unmapped offsets, reads of the input memory
+    (write-only; byte 3 of an element is ignored), memory access while busy, and a start while busy or
+    with ``L`` = 0, ``L > l_max``, ``R`` = 0 or ``R * L > depth``.
+    """
+
+    LEN = hl.SoftmaxReg.LEN
+    NROWS = hl.SoftmaxReg.NROWS
+
+    def __init__(self, *, cfg: SoftmaxConfig = SoftmaxConfig(), l_max: int = 64,
+                 depth: int = 256):
+        self._MustUse__silence = True
+        if not isinstance(cfg, SoftmaxConfig):
+            raise TypeError(f"cfg must be a SoftmaxConfig, not {cfg!r}")
+        if cfg.in_fmt.width > 16:
+            raise ValueError(f"cfg.in_fmt must be at most 16 bits wide, not {cfg.in_fmt}")
+        _check_int("depth", depth, 1, 1 << 18)
+        _check_int("l_max", l_max, 1, depth)
+        self._MustUse__silence = False
+        self.cfg, self.l_max, self.depth = cfg, l_max, depth
+        self.softmax = Softmax(cfg, l_max)
+        super().__init__({"bus": In(BusSignature), "busy": Out(1), "done": Out(1)})
+
+    @staticmethod
+    def decodes(addr):
+        """Expression: ``addr`` belongs to this engine."""
+        base = hl.engine_base(hl.Engine.SOFTMAX)
+        return ((addr[8:24] == base >> 8) |
+                (addr[20:24] == SOFTMAX_IN >> 20) | (addr[20:24] == SOFTMAX_OUT >> 20))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.softmax = sm = self.softmax
+        bus = self.bus
+        iw = self.cfg.in_fmt.width
+        m.submodules.imem = imem = Memory(shape=24, depth=self.depth, init=[])
+        m.submodules.omem = omem = Memory(shape=24, depth=self.depth, init=[])
+        i_wr = imem.write_port(granularity=8)
+        i_rd = imem.read_port(transparent_for=())
+        o_wr = omem.write_port()
+        o_rd = omem.read_port(transparent_for=())
+
+        busy, done = Signal(), Signal()
+        cycles, rows = Signal(32), Signal(32)
+        reg_len, reg_rows = Signal(32), Signal(32)
+        m.d.comb += [self.busy.eq(busy), self.done.eq(done)]
+        total = Signal(50)
+        ok = Signal()
+        m.d.sync += [total.eq(reg_len[:25] * reg_rows[:25]),
+                     ok.eq((reg_len != 0) & (reg_len <= self.l_max) & (reg_rows != 0) &
+                           (total <= self.depth))]
+
+        ack, err, req = Signal(), Signal(), Signal()
+        m.d.comb += [req.eq(bus.cyc & ~ack), bus.ack.eq(ack), bus.err.eq(err)]
+        m.d.sync += [ack.eq(req), err.eq(0)]
+        a = bus.addr
+        off = a[:20]
+        elem = off >> 2
+        byte = a[:2]
+        ebase = hl.engine_base(hl.Engine.SOFTMAX)
+        regs = {hl.EngineReg.CTRL: Const(0, 32), hl.EngineReg.STATUS: Cat(busy, done),
+                hl.EngineReg.CYCLES: cycles, hl.EngineReg.ROWS: rows,
+                self.LEN: reg_len, self.NROWS: reg_rows}
+        reg_q = Signal(8)
+        from_mem = Signal()
+        obyte = Signal(2)
+        start = Signal()
+        with m.If(req):
+            m.d.sync += [from_mem.eq(0), obyte.eq(byte)]
+            with m.If(a[8:24] == ebase >> 8):
+                with m.Switch(Cat(Const(0, 2), a[2:8])):
+                    for offset, reg in regs.items():
+                        with m.Case(offset):
+                            word = Cat(reg, Const(0, 32 - len(reg))) if len(reg) < 32 else reg
+                            m.d.sync += reg_q.eq(word.word_select(byte, 8))
+                            with m.If(bus.we):
+                                if offset == hl.EngineReg.CTRL:
+                                    with m.If(bus.w_data[0] & (byte == 0)):
+                                        with m.If(busy | ~ok):
+                                            m.d.sync += err.eq(1)
+                                        with m.Else():
+                                            m.d.comb += start.eq(1)
+                                elif offset in (self.LEN, self.NROWS):
+                                    with m.Switch(byte):
+                                        for b in range(4):
+                                            with m.Case(b):
+                                                m.d.sync += reg[8 * b:8 * b + 8].eq(bus.w_data)
+                                else:
+                                    m.d.sync += err.eq(1)
+                    with m.Default():
+                        m.d.sync += err.eq(1)
+            with m.Elif(a[20:24] == SOFTMAX_IN >> 20):
+                with m.If(busy | ~bus.we | (elem >= self.depth)):
+                    m.d.sync += err.eq(1)
+                with m.Else():
+                    # byte 3 of an element shifts out of the 3-bit enable: ignored
+                    m.d.comb += [i_wr.addr.eq(elem), i_wr.en.eq((Const(1, 4) << byte)[:3]),
+                                 i_wr.data.eq(Cat(bus.w_data, bus.w_data, bus.w_data))]
+            with m.Else():                                   # SOFTMAX_OUT
+                m.d.sync += from_mem.eq(1)
+                with m.If(busy | bus.we | (elem >= self.depth)):
+                    m.d.sync += err.eq(1)
+        m.d.comb += [o_rd.addr.eq(elem),
+                     bus.r_data.eq(Mux(from_mem, Cat(o_rd.data, Const(0, 8)).word_select(
+                         obyte, 8), reg_q))]
+
+        # sequencer
+        i_addr = Signal(range(self.depth + 1))
+        left = Signal(range(self.depth + 1))
+        col = Signal(range(self.l_max + 1))
+        o_addr = Signal(range(self.depth + 1))
+        valid = Signal()
+        last_q = Signal()
+        go = Signal()
+        m.d.comb += [go.eq(~valid | sm.i_stream.ready), i_rd.addr.eq(i_addr), i_rd.en.eq(go),
+                     sm.i_stream.valid.eq(valid),
+                     sm.i_stream.payload.logit.eq(i_rd.data[:iw]),
+                     sm.i_stream.payload.mask.eq(i_rd.data[16]),
+                     sm.i_stream.payload.last.eq(last_q)]
+        with m.If(start):
+            m.d.sync += [busy.eq(1), done.eq(0), cycles.eq(0), rows.eq(0), i_addr.eq(0),
+                         left.eq(total), col.eq(0), o_addr.eq(0), valid.eq(0)]
+        with m.Elif(busy):
+            m.d.sync += cycles.eq(cycles + 1)
+            with m.If(go):
+                m.d.sync += valid.eq(left != 0)
+                with m.If(left != 0):
+                    m.d.sync += [i_addr.eq(i_addr + 1), left.eq(left - 1),
+                                 last_q.eq(col == reg_len - 1),
+                                 col.eq(Mux(col == reg_len - 1, 0, col + 1))]
+        out = sm.o_stream.payload
+        m.d.comb += [sm.o_stream.ready.eq(1), o_wr.addr.eq(o_addr),
+                     o_wr.data.eq(Cat(out.prob, Const(0, 16 - len(out.prob)), out.all_masked)),
+                     o_wr.en.eq(busy & sm.o_stream.valid)]
+        with m.If(busy & sm.o_stream.valid):
+            m.d.sync += o_addr.eq(o_addr + 1)
+            with m.If(out.last):
+                m.d.sync += rows.eq(rows + 1)
+                with m.If(rows + 1 == reg_rows):
+                    m.d.sync += [busy.eq(0), done.eq(1)]
+        return m
+
+
+class _BusDecoder(wiring.Component):
+    """Routes the bridge's bus to the softmax engine (its addresses) or to the GEMV side."""
+
+    def __init__(self):
+        super().__init__({"bus": In(BusSignature), "gemv": Out(BusSignature),
+                          "softmax": Out(BusSignature)})
+
+    def elaborate(self, platform):
+        m = Module()
+        sel = SoftmaxEngine.decodes(self.bus.addr)
+        for port in (self.gemv, self.softmax):
+            m.d.comb += [port.addr.eq(self.bus.addr), port.w_data.eq(self.bus.w_data),
+                         port.we.eq(self.bus.we)]
+        m.d.comb += [self.softmax.cyc.eq(self.bus.cyc & sel),
+                     self.gemv.cyc.eq(self.bus.cyc & ~sel)]
+        with m.If(sel):
+            m.d.comb += [self.bus.ack.eq(self.softmax.ack), self.bus.err.eq(self.softmax.err),
+                         self.bus.r_data.eq(self.softmax.r_data)]
+        with m.Else():
+            m.d.comb += [self.bus.ack.eq(self.gemv.ack), self.bus.err.eq(self.gemv.err),
+                         self.bus.r_data.eq(self.gemv.r_data)]
+        return m
+
 
 class AcceleratorSystem(wiring.Component):
     """UART + host bridge + accelerator: the whole design behind two pins.
@@ -332,6 +526,8 @@ class AcceleratorSystem(wiring.Component):
         Host bridge quiet-line timeout in cycles.
     max_payload : int
         Host bridge frame buffer size.
+    softmax : dict or None
+        :class:`SoftmaxEngine` parameters to include the softmax engine (engine 1).
     **accel
         :class:`GemvAccelerator` parameters.
 
@@ -342,16 +538,22 @@ class AcceleratorSystem(wiring.Component):
     tx : Out(1)
         UART line to the host.
     busy, done : Out(1)
-        GEMV engine status (for LEDs).
+        Engine status for LEDs (any engine busy; any engine done).
     link_active : Out(1)
         A frame is being received, executed or answered.
     """
 
-    def __init__(self, *, divisor: int, timeout: int = 1000, max_payload: int = 256, **accel):
+    def __init__(self, *, divisor: int, timeout: int = 1000, max_payload: int = 256,
+                 softmax: dict | None = None, **accel):
         self.rx_uart = UARTRx(divisor)
         self.tx_uart = UARTTx(divisor)
         self.bridge = HostBridge(max_payload=max_payload, timeout=timeout)
-        self.accel = GemvAccelerator(**accel)
+        engines = 1 << hl.Engine.GEMV
+        self.softmax = None
+        if softmax is not None:
+            self.softmax = SoftmaxEngine(**softmax)
+            engines |= 1 << hl.Engine.SOFTMAX
+        self.accel = GemvAccelerator(engines=engines, **accel)
         self.divisor = divisor
         super().__init__({
             "rx": In(1, init=1),
@@ -369,12 +571,21 @@ class AcceleratorSystem(wiring.Component):
         m.submodules.accel = self.accel
         connect(m, self.rx_uart.o_stream, self.bridge.i_stream)
         connect(m, self.bridge.o_stream, self.tx_uart.i_stream)
-        connect(m, self.bridge.bus, self.accel.bus)
+        if self.softmax is None:
+            connect(m, self.bridge.bus, self.accel.bus)
+        else:
+            m.submodules.decoder = dec = _BusDecoder()
+            m.submodules.softmax = self.softmax
+            connect(m, self.bridge.bus, dec.bus)
+            connect(m, dec.gemv, self.accel.bus)
+            connect(m, dec.softmax, self.softmax.bus)
+        busy = self.accel.busy | (self.softmax.busy if self.softmax is not None else 0)
+        done = self.accel.done | (self.softmax.done if self.softmax is not None else 0)
         m.d.comb += [
             self.rx_uart.rx.eq(self.rx),
             self.tx.eq(self.tx_uart.tx),
-            self.busy.eq(self.accel.busy),
-            self.done.eq(self.accel.done),
+            self.busy.eq(busy),
+            self.done.eq(done),
             self.link_active.eq(self.bridge.active),
         ]
         return m

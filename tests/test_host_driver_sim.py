@@ -8,6 +8,7 @@ import pytest
 from attnkit.boards.host import Board, DeviceError, LinkTimeout
 from attnkit.golden import hostlink as hl
 from attnkit.golden.gemv import gemv
+from attnkit.golden.softmax import SoftmaxConfig, softmax_fixed
 
 S = hl.Status
 
@@ -95,3 +96,32 @@ def test_driver_checks_and_missing_engine():
             acc.gemv(np.zeros((2, 2), int), np.array([0, 200]))
         with pytest.raises(NotImplementedError, match="no attention engine"):
             acc.attention(np.zeros(4), np.zeros((2, 4)), np.zeros((2, 4)))
+
+
+def test_softmax_end_to_end():
+    cfg = SoftmaxConfig()                         # s7.8 logits -> u0.8 probabilities
+    rng = np.random.default_rng(11)
+    R, L = 3, 10
+    x = rng.integers(-6 * 256, 6 * 256, size=(R, L))
+    mask = rng.random((R, L)) < 0.25
+    mask[1] = True                                # a fully masked row: all zeros, flagged
+    with Board.simulate(lanes=8, divisor=4, softmax={"cfg": cfg, "l_max": 16, "depth": 64}) \
+            as acc:
+        assert acc.info()["engines"] == 0b11
+        p, flags = acc.softmax(x, mask)
+        want_p, want_flags = softmax_fixed(x, mask, cfg)
+        np.testing.assert_array_equal(p, want_p)
+        np.testing.assert_array_equal(flags, want_flags)
+        assert flags.tolist() == [False, True, False] and not p[1].any()
+        c = acc.last_counters
+        assert c.rows == R
+        # both engines on one link: the GEMV engine still works after the softmax job
+        W = rng.integers(-128, 128, size=(5, 6))
+        v = rng.integers(-128, 128, size=6)
+        np.testing.assert_array_equal(acc.gemv(W, v), gemv(W, v))
+        # bad parameters are refused by the device: rows longer than l_max (16) ...
+        with pytest.raises(DeviceError, match="ERR_BUS to START"):
+            acc.softmax(np.zeros((2, 20), int))
+        # ... and more elements than the input memory holds (64)
+        with pytest.raises(DeviceError, match="ERR_BUS to WRITE"):
+            acc.softmax(np.zeros((5, 16), int))
