@@ -24,8 +24,9 @@ class Exp2Frac(wiring.Component):
       latency 2 (ROM read, output register).
     * ``degree == D >= 1``: ROM of ``D + 1`` coefficients indexed by ``f >> RB``, then ``D``
       Horner steps ``a = C[j] + round_shift(a * r, RB)``, each one :class:`Mult18`
-      (``MULT18_LATENCY`` = 3 cycles) plus one add/round register; the last step also clamps
-      to ``[0, 2**E]``. Latency ``2 + D * (MULT18_LATENCY + 1)``.
+      (``MULT18_LATENCY`` = 3 cycles) plus one add/round register (the rounding half is
+      folded into the shifted coefficient, so it is a single adder), then one clamp register
+      (``[0, 2**E]``). Latency ``3 + D * (MULT18_LATENCY + 1)``.
 
     Parameters
     ----------
@@ -47,7 +48,7 @@ class Exp2Frac(wiring.Component):
         self._dsp = dsp
         self.coeffs = exp2_coefficients(cfg)
         d = cfg.degree
-        self.latency = 2 + d * (MULT18_LATENCY + 1)
+        self.latency = 2 + d * (MULT18_LATENCY + 1) + (1 if d else 0)
         c = self.coeffs
         self._cw = max(int(abs(c).max()).bit_length() + 1, 2)
         # bound of the Horner accumulator fed to the multiplier (steps j >= 1)
@@ -98,21 +99,20 @@ class Exp2Frac(wiring.Component):
                 rn = Signal(unsigned(rb), name=f"r_{j}_{k}")
                 m.d.sync += [cn.eq(cj), rn.eq(rj)]
                 cj, rj = cn, rn
-            acc = mul.p + cj[j]
-            if rb:
-                acc = ((mul.p + (1 << (rb - 1))) >> rb) + cj[j]
+            # c_j + round_shift(prod, rb) == (prod + (c_j << rb | 2**(rb-1))) >> rb: one adder
+            bias = (cj[j] << rb) | (1 << (rb - 1))
+            acc = (mul.p + bias) >> rb
             a_next = Signal(signed(self._aw + 1), name=f"a_{j}")
+            m.d.sync += a_next.eq(acc)
             if j == 0:
                 clamped = Signal(signed(self._aw + 1), name="a_clamp")
-                with m.If(acc < 0):
-                    m.d.comb += clamped.eq(0)
-                with m.Elif(acc > (1 << e)):
-                    m.d.comb += clamped.eq(1 << e)
+                with m.If(a_next < 0):
+                    m.d.sync += clamped.eq(0)
+                with m.Elif(a_next > (1 << e)):
+                    m.d.sync += clamped.eq(1 << e)
                 with m.Else():
-                    m.d.comb += clamped.eq(acc)
-                m.d.sync += a_next.eq(clamped)
-            else:
-                m.d.sync += a_next.eq(acc)
+                    m.d.sync += clamped.eq(a_next)
+                a_next = clamped
             coef_next = Signal(layout, name=f"coef_{j}")
             r_next = Signal(unsigned(rb), name=f"r_{j}")
             m.d.sync += [coef_next.eq(cj), r_next.eq(rj)]

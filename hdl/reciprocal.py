@@ -4,7 +4,7 @@ Implements step 5 of :mod:`attnkit.golden.softmax` exactly:
 ``z = bit_length(s)``, ``R = round_shift(2**(z + 16) // s, 1)``.
 """
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -20,7 +20,8 @@ class Reciprocal(wiring.Component):
     ``done`` pulses for one cycle ``latency`` cycles later with ``r`` and ``z`` valid (they
     hold until the next ``start``). ``start`` while ``busy`` is ignored.
 
-    Arithmetic: ``z = bit_length(s)``; ``s_n = s << (width - z)`` (normalised, top bit set);
+    Arithmetic: ``z = bit_length(s)``; ``s_n = s << (width - z)`` (normalised, top bit set,
+    by a chain of fixed 32/16/8/4/2/1-bit shift stages, one register each);
     ``Q = 2**(width + R_BITS + 1) // s_n`` by restoring division (``R_BITS + 3`` = 18
     quotient bits, remainder ``width + 1`` bits) ``== 2**(z + 16) // s``;
     ``r = (Q + 1) >> 1`` (round half up), in ``[2**15, 2**16]``. ``s = 0`` is not a valid
@@ -34,8 +35,9 @@ class Reciprocal(wiring.Component):
     Attributes
     ----------
     latency : int
-        ``R_BITS + 6`` = 21 cycles from ``start`` to ``done`` (1 load, 1 normalise,
-        ``R_BITS + 3`` division steps, 1 rounding).
+        Cycles from ``start`` to ``done``: one per normalisation stage (6 for
+        ``width > 32``), 1 LOAD, ``R_BITS + 3`` = 18 division steps, 1 rounding, then
+        ``done`` (27 for ``width > 32``).
     """
 
     def __init__(self, width: int):
@@ -45,7 +47,8 @@ class Reciprocal(wiring.Component):
             raise ValueError(f"width must be in 2..62, not {width!r}")
         self.width = width
         self.steps = R_BITS + 3
-        self.latency = self.steps + 3
+        self._norm_stages = len([k for k in (32, 16, 8, 4, 2, 1) if k < width])
+        self.latency = self.steps + self._norm_stages + 3
         super().__init__({
             "start": In(1),
             "s": In(unsigned(width)),
@@ -58,32 +61,38 @@ class Reciprocal(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         w = self.width
-        s = Signal(unsigned(w))
+        # Normaliser: a free-running chain of fixed shift stages (k = 32, 16, ..., 1); the
+        # input ``v0`` holds during NORM, so after len(ks) cycles the chain output is settled.
+        ks = [k for k in (32, 16, 8, 4, 2, 1) if k < w]
+        v0 = Signal(unsigned(w))
+        v, lz = v0, Const(0, range(w + 1))
+        for k in ks:
+            vn = Signal(unsigned(w), name=f"norm{k}")
+            lzn = Signal(range(w + 1), name=f"lz{k}")
+            top_zero = v[w - k:] == 0
+            m.d.sync += [vn.eq(Mux(top_zero, v << k, v)), lzn.eq(Mux(top_zero, lz + k, lz))]
+            v, lz = vn, lzn
         sn = Signal(unsigned(w))
         rem = Signal(unsigned(w + 1))
         q = Signal(unsigned(self.steps))
-        step = Signal(range(self.steps + 1))
+        step = Signal(range(max(self.steps, len(ks)) + 1))
         z = Signal(range(w + 1))
-
-        # priority encoder: bit length of s
-        blen = Signal(range(w + 1))
-        for i in range(w):
-            with m.If(s[i]):
-                m.d.comb += blen.eq(i + 1)
-
-        lz = Signal(range(w + 1))
-        m.d.comb += lz.eq(w - blen)
 
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += s.eq(self.s)
+                    m.d.sync += [v0.eq(self.s), step.eq(0)]
                     m.next = "NORM"
             with m.State("NORM"):
                 m.d.comb += self.busy.eq(1)
+                m.d.sync += step.eq(step + 1)
+                with m.If(step == len(ks) - 1):
+                    m.next = "LOAD"
+            with m.State("LOAD"):
+                m.d.comb += self.busy.eq(1)
                 m.d.sync += [
-                    z.eq(blen),
-                    sn.eq((s << lz)[:w]),
+                    z.eq(w - lz),
+                    sn.eq(v),
                     rem.eq(1 << (w - 1)),
                     q.eq(0),
                     step.eq(0),
@@ -91,15 +100,11 @@ class Reciprocal(wiring.Component):
                 m.next = "DIV"
             with m.State("DIV"):
                 m.d.comb += self.busy.eq(1)
+                diff = Signal(signed(w + 2))
                 ge = Signal()
-                m.d.comb += ge.eq(rem >= sn)
-                diff = Signal(unsigned(w + 1))
-                with m.If(ge):
-                    m.d.comb += diff.eq(rem - sn)
-                with m.Else():
-                    m.d.comb += diff.eq(rem)
+                m.d.comb += [diff.eq(rem - sn), ge.eq(~diff[-1])]
                 m.d.sync += [
-                    rem.eq(diff << 1),
+                    rem.eq(Mux(ge, diff[:w + 1], rem) << 1),
                     q.eq((q << 1) | ge),
                     step.eq(step + 1),
                 ]

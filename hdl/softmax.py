@@ -79,15 +79,22 @@ class Softmax(wiring.Component):
     Throughput and latency (cycles; no stalls on either port)
     ---------------------------------------------------------
     * One element per cycle in and out, sustained over consecutive rows of length
-      ``L >= min_full_rate_len`` (about 25: below that the per-row divider, ``Reciprocal``
-      with 20 cycles, limits the rate to one row per ``divider_interval`` cycles).
-    * ``input_latency`` (5, +5 with ``score_requant``): input handshake to the row buffer.
-    * A row's first output leaves ``row_latency + 2 * L`` cycles after its first input was
-      accepted (``row_latency`` is about 40 + the exponent latency; exact value: attribute,
-      asserted by the tests): the row is read twice (sum pass, normalisation pass).
-    * ``N`` rows of length ``L`` stream through in at most ``N * L + 2 * L + row_latency + 1``
-      cycles from the first input to the last output; in steady state one row leaves every
-      ``L`` cycles.
+      ``L >= divider_interval`` (28): the per-row divider
+      (:class:`~attnkit.hdl.reciprocal.Reciprocal`, 27 cycles for sum widths > 32 bits) limits
+      shorter rows to one row per ``divider_interval`` cycles.
+    * ``input_latency``: 5 cycles (10 with ``score_requant``) from the input handshake to
+      the row buffer.
+    * A row's first output leaves ``2 * L + row_latency`` cycles after its first input was
+      accepted (``L = 1``; one cycle less for ``L >= 2``): the row is read twice (sum pass,
+      normalisation pass). ``row_latency`` = 53 for the default configuration (linear
+      interpolation, exponent latency 7); 48 for a plain table, 61 for a cubic polynomial;
+      +5 with ``score_requant``. It is an attribute, and the tests assert it.
+    * ``N`` rows of length ``L >= divider_interval`` stream through in at most
+      ``N * L + 2 * L + row_latency`` cycles from the first input to the last output; the
+      input never stalls and the output never gaps (``N * L`` cycles from first to last
+      output), i.e. the steady-state cost is exactly ``L`` cycles per row.
+    * Ready/valid: ``i_stream.ready`` depends only on internal state (free buffer space);
+      ``o_stream`` comes from a FIFO register (no combinational path from input to output).
 
     Parameters
     ----------
@@ -152,16 +159,17 @@ class Softmax(wiring.Component):
         cfg = self.cfg
         self.in_width = 32 if score_requant is not None else cfg.in_fmt.width
         self.input_latency = 2 + MULT18_LATENCY + (2 + MULT18_LATENCY if score_requant else 0)
-        # pass 2 issue -> q2 push: B1, B2, exp, S1, S2
-        p2 = 2 + self._exp.latency + 2
+        # pass 2 issue -> q2 push: B1, B2, exp, S1 (t), S2 (sigma), S3 (sum)
+        p2 = 2 + self._exp.latency + 3
         # q2 -> divider start (1), divider, q3 push (comb at done) visible next cycle (1)
         self._p2_to_p3 = p2 + 1 + self._div.latency + 1
-        # pass 3 issue -> out FIFO write: C1, MULT, t register; out FIFO -> valid: 2
-        p3 = 1 + MULT18_LATENCY + 1 + 2
-        self.divider_interval = self._div.latency + 2
+        # pass 3 issue -> out FIFO write: C1, MULT, t, rounded; out FIFO -> valid: 2
+        p3 = 1 + MULT18_LATENCY + 2 + 2
+        self.divider_interval = self._div.latency + 1
         self.min_full_rate_len = self.divider_interval
-        # first accept -> first output = 2L + row_latency (measured/asserted in tests)
-        self.row_latency = self.input_latency + 1 + self._p2_to_p3 + p3
+        # first accept -> first output: 2L + row_latency for L = 1, one cycle less for L >= 2
+        # (the x FIFO's output register is then already loaded); asserted in the tests
+        self.row_latency = self.input_latency + self._p2_to_p3 + p3 - 1
         self._cap1 = l_max + self.input_latency + 8
         self._cap2 = l_max + self._p2_to_p3 + 8
 
@@ -178,11 +186,11 @@ class Softmax(wiring.Component):
         m.submodules.div = div = self._div
 
         xl = data.StructLayout({"y": signed(yw), "mask": 1})
-        m1l = data.StructLayout({"M": signed(yw), "len": len_shape, "any": 1})
+        m1l = data.StructLayout({"M": signed(yw), "last_idx": len_shape, "any": 1})
         el = data.StructLayout({"P": unsigned(e + 1), "n": range(N_CLAMP + 1), "mask": 1})
-        m2l = data.StructLayout({"s": unsigned(sw), "len": len_shape, "any": 1})
+        m2l = data.StructLayout({"s": unsigned(sw), "last_idx": len_shape, "any": 1})
         m3l = data.StructLayout({"r": unsigned(R_BITS + 2), "z": range(sw + 1),
-                                 "len": len_shape, "any": 1})
+                                 "last_idx": len_shape, "any": 1})
         ol = softmax_out_layout(cfg.out_fmt.width)
 
         m.submodules.xfifo = xfifo = SyncFIFOBuffered(width=xl.size, depth=self._cap1)
@@ -252,7 +260,7 @@ class Softmax(wiring.Component):
         wx = data.View(xl, xfifo.w_data)
         wm1 = data.View(m1l, meta1.w_data)
         m.d.comb += [xfifo.w_en.eq(sby.valid), wx.y.eq(y), wx.mask.eq(sby.mask),
-                     wm1.M.eq(mx_new), wm1.len.eq(len_new), wm1.any.eq(any_new),
+                     wm1.M.eq(mx_new), wm1.last_idx.eq(len1), wm1.any.eq(any_new),
                      meta1.w_en.eq(sby.valid & sby.last)]
         with m.If(sby.valid):
             m.d.sync += mx.eq(mx_new)
@@ -272,19 +280,19 @@ class Softmax(wiring.Component):
         m.d.comb += [
             issue2.eq(xfifo.r_rdy & meta1.r_rdy & (res2 < self._cap2)
                       & ((idx2 != 0) | (rows2 < q))),
-            last2.eq(idx2 == h1.len - 1),
+            last2.eq(idx2 == h1.last_idx),
             xfifo.r_en.eq(issue2),
             meta1.r_en.eq(issue2 & last2),
         ]
         with m.If(issue2):
             m.d.sync += idx2.eq(Mux(last2, 0, idx2 + 1))
 
-        b1l = data.StructLayout({"valid": 1, "mask": 1, "last": 1, "any": 1, "len": len_shape})
+        b1l = data.StructLayout({"valid": 1, "mask": 1, "last": 1, "any": 1, "last_idx": len_shape})
         b1 = Signal(b1l)
         y1 = Signal(signed(yw))
         m1 = Signal(signed(yw))
         m.d.sync += [b1.valid.eq(issue2), b1.mask.eq(rx.mask), b1.last.eq(last2),
-                     b1.any.eq(h1.any), b1.len.eq(h1.len), y1.eq(rx.y), m1.eq(h1.M)]
+                     b1.any.eq(h1.any), b1.last_idx.eq(h1.last_idx), y1.eq(rx.y), m1.eq(h1.M)]
         b2 = Signal(b1l)
         d2 = Signal(signed(yw + 1))
         m.d.sync += [b2.eq(b1), d2.eq(m1 - y1)]
@@ -309,13 +317,15 @@ class Softmax(wiring.Component):
         sb3 = Signal(b1l)
         m.d.sync += [t1.eq((P << (g + 1)) >> sbe.n), sb3.eq(sbe.b)]
         sigma = Signal(unsigned(e + g + 2))
-        m.d.comb += sigma.eq(Mux(sb3.mask, 0, (t1 + 1) >> 1))
+        sb4 = Signal(b1l)
+        m.d.sync += [sigma.eq(Mux(sb3.mask, 0, (t1 + 1) >> 1)), sb4.eq(sb3)]
+        sb3 = sb4
         s_acc = Signal(unsigned(sw))
         s_next = Signal(unsigned(sw))
         m.d.comb += s_next.eq(s_acc + sigma)
         wq2 = data.View(m2l, q2.w_data)
         m.d.comb += [q2.w_en.eq(sb3.valid & sb3.last), wq2.s.eq(s_next), wq2.any.eq(sb3.any),
-                     wq2.len.eq(sb3.len)]
+                     wq2.last_idx.eq(sb3.last_idx)]
         with m.If(sb3.valid):
             m.d.sync += s_acc.eq(Mux(sb3.last, 0, s_next))
 
@@ -327,10 +337,10 @@ class Softmax(wiring.Component):
         d_any = Signal()
         d_len = Signal(len_shape)
         with m.If(dstart):
-            m.d.sync += [d_any.eq(hq2.any), d_len.eq(hq2.len)]
+            m.d.sync += [d_any.eq(hq2.any), d_len.eq(hq2.last_idx)]
         wq3 = data.View(m3l, q3.w_data)
         m.d.comb += [q3.w_en.eq(div.done), wq3.r.eq(div.r), wq3.z.eq(div.z),
-                     wq3.any.eq(d_any), wq3.len.eq(d_len)]
+                     wq3.any.eq(d_any), wq3.last_idx.eq(d_len)]
 
         # ---------------------------------------------------------------- pass 3: normalise
         res3 = Signal(range(OUT_QUEUE + 1))
@@ -341,7 +351,7 @@ class Softmax(wiring.Component):
         last3 = Signal()
         m.d.comb += [
             issue3.eq(efifo.r_rdy & q3.r_rdy & (res3 < OUT_QUEUE)),
-            last3.eq(idx3 == h3.len - 1),
+            last3.eq(idx3 == h3.last_idx),
             efifo.r_en.eq(issue3),
             q3.r_en.eq(issue3 & last3),
         ]
@@ -350,16 +360,24 @@ class Softmax(wiring.Component):
 
         kconst = R_BITS - 1 - g - of
         shw = range(sw + N_CLAMP + R_BITS + 2)
-        c1l = data.StructLayout({"valid": 1, "zero": 1, "last": 1, "flag": 1, "sh1": shw})
-        c1 = Signal(c1l)
+        # C1: BRAM/queue outputs straight into registers (the EBR output has a long
+        # clock-to-out); C2: shift amount and zero flag; then align with the multiplier.
+        r1l = data.StructLayout({"valid": 1, "mask": 1, "last": 1, "any": 1,
+                                 "n": range(N_CLAMP + 1), "z": range(sw + 1)})
+        c1r = Signal(r1l)
         p1 = Signal(unsigned(e + 1))
         r1 = Signal(unsigned(R_BITS + 2))
-        m.d.sync += [c1.valid.eq(issue3), c1.zero.eq(re.mask | ~h3.any), c1.last.eq(last3),
-                     c1.flag.eq(~h3.any), c1.sh1.eq(h3.z + re.n + kconst),
+        m.d.sync += [c1r.valid.eq(issue3), c1r.mask.eq(re.mask), c1r.last.eq(last3),
+                     c1r.any.eq(h3.any), c1r.n.eq(re.n), c1r.z.eq(h3.z),
                      p1.eq(re.P), r1.eq(h3.r)]
+        c1l = data.StructLayout({"valid": 1, "zero": 1, "last": 1, "flag": 1, "sh1": shw})
+        c1 = Signal(c1l)
+        m.d.sync += [c1.valid.eq(c1r.valid), c1.zero.eq(c1r.mask | ~c1r.any),
+                     c1.last.eq(c1r.last), c1.flag.eq(~c1r.any),
+                     c1.sh1.eq(c1r.z + c1r.n + kconst)]
         m.submodules.norm = nmul = Mult18(self._dsp)
         m.d.comb += [nmul.a.eq(p1), nmul.b.eq(r1)]
-        c4 = _delay(m, c1, MULT18_LATENCY, "c")
+        c4 = _delay(m, c1, MULT18_LATENCY - 1, "c")
         prod_w = e + 1 + R_BITS + 2
         t4 = Signal(unsigned(prod_w))
         c5 = Signal(c1l)
@@ -369,7 +387,9 @@ class Softmax(wiring.Component):
             m.d.sync += t4.eq(nmul.p[:prod_w] >> c4.sh1[:prod_w.bit_length()])
         m.d.sync += c5.eq(c4)
         pr = Signal(unsigned(prod_w))
-        m.d.comb += pr.eq((t4 + 1) >> 1)
+        c6 = Signal(c1l)
+        m.d.sync += [pr.eq((t4 + 1) >> 1), c6.eq(c5)]
+        c5 = c6
         wo = data.View(ol, ofifo.w_data)
         omax = cfg.out_fmt.max_int
         m.d.comb += [ofifo.w_en.eq(c5.valid), wo.last.eq(c5.last), wo.all_masked.eq(c5.flag)]
