@@ -134,3 +134,18 @@ register(Design(
     description="systolic GEMV array (attnkit.hdl.gemv.GemvArray): int8 x int8/int4, "
                 "int32 accumulation",
 ))
+
+
+def _softmax(params):
+    from attnkit.hdl.softmax import softmax_from_params
+    return softmax_from_params(**params)
+
+
+register(Design(
+    "softmax", _softmax,
+    defaults={"l_max": 4096, "in_int_bits": 7, "in_frac_bits": 8, "out_bits": 8,
+              "out_int_bits": 0, "table_bits": 6, "degree": 1, "exp_frac_bits": 16,
+              "sum_guard_bits": 10},
+    ops_per_cycle=lambda p: 0,
+    description="streaming softmax (attnkit.hdl.softmax.Softmax), one element per cycle",
+))

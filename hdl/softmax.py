@@ -32,7 +32,13 @@ from .dsp import MULT18_LATENCY, Mult18
 from .exp2 import Exp2Frac
 from .reciprocal import Reciprocal
 
-__all__ = ["Softmax", "softmax_in_layout", "softmax_out_layout"]
+__all__ = ["Softmax", "softmax_in_layout", "softmax_out_layout", "softmax_from_params",
+           "SOFTMAX_BUILD_DEFAULTS"]
+
+#: Flat, scalar build parameters (``tools/build.py --design softmax --param k=v``).
+SOFTMAX_BUILD_DEFAULTS = {"l_max": 4096, "in_int_bits": 7, "in_frac_bits": 8, "out_bits": 8,
+                          "out_int_bits": 0, "table_bits": 6, "degree": 1,
+                          "exp_frac_bits": 16, "sum_guard_bits": 10}
 
 #: Rows that may be in flight between two passes (depth of the per-row queues).
 ROW_QUEUE = 4
@@ -414,3 +420,14 @@ class Softmax(wiring.Component):
             res3.eq(res3 + issue3 - o_xfer),
         ]
         return m
+
+
+def softmax_from_params(*, l_max, in_int_bits, in_frac_bits, out_bits, out_int_bits, table_bits,
+                        degree, exp_frac_bits, sum_guard_bits):
+    """:class:`Softmax` from the flat parameters of :data:`SOFTMAX_BUILD_DEFAULTS`."""
+    from ..golden.fixed import FixedFormat
+    cfg = SoftmaxConfig(in_fmt=FixedFormat(True, in_int_bits, in_frac_bits),
+                        out_fmt=FixedFormat(False, out_int_bits, out_bits - out_int_bits),
+                        table_bits=table_bits, degree=degree, exp_frac_bits=exp_frac_bits,
+                        sum_guard_bits=sum_guard_bits)
+    return Softmax(cfg, l_max)
