@@ -1,0 +1,578 @@
+"""Sparse-attention engine: one head, decode (one query against a KV cache in block RAM).
+
+Bit-exact hardware of :func:`attnkit.golden.attention.engine` for every selection mode
+(dense/causal, sliding window, global + window, block-sparse, dynamic top-k,
+predict-then-compute).
+
+Data path
+---------
+::
+
+    q_stream -> q memory (B words)          kv_stream -> K high nibbles, K low nibbles, V
+                                                          (B = d / lanes words per row)
+    address generator --(row j, beat b)--> K/q read -> lanes multipliers -> adder tree
+       ^    (static intervals, or top-k          -> accumulate B beats -> score FIFO
+       |     candidates in predict mode)                                     |
+       |                                   +-------------------------------+-+
+       |                                   v (topk / predict pass 1)       v (static, predict pass 2)
+       +---- predict candidates <---- TopK unit --(topk)--> requant -> Softmax -> p ---+
+                                                                    index FIFO -> j ---+
+                     V read (B beats per kept row) -> lanes multipliers p * V -> d accumulators
+                     -> requant to int8 (one element per cycle) -> o_stream
+
+A dedicated ``lanes``-wide dot-product datapath is used instead of
+:class:`attnkit.hdl.gemv.GemvArray`: attention reads K and V *row by row* at addresses the
+selection decides (GemvArray wants P different rows per cycle, a column-interleaved
+memory), and ``p . V`` multiplies 16-bit probabilities (GemvArray's activations are int8).
+A row is ``B = d / lanes`` consecutive block-RAM words, so skipping a row is skipping its
+addresses. The softmax is :class:`attnkit.hdl.softmax.Softmax` (unchanged, row length
+``t_max + 1``).
+
+Every row the selection emits is followed by one *masked* element with ``last = 1`` (it
+needs no memory read); the softmax gives it probability 0 and the V stage skips it. A query
+that keeps nothing is therefore the softmax's fully masked row: the output is all zeros with
+``all_masked = 1``.
+
+Skipped keys cost no cycles and no reads: the address generator jumps from one kept
+interval to the next with one bubble cycle per interval (block-sparse: per kept block,
+found with a priority encoder). Dynamic modes score every candidate (predict: from the high
+nibble memory only) and read V only for kept rows.
+
+Interface
+---------
+* ``kv_stream``: ``{sel (0 = K, 1 = V), addr (row * B + beat), data (lanes x int8)}``,
+  accepted while the engine is idle.
+* Job configuration ports (sampled when the job starts): ``mode`` (:data:`MODE_CODES`),
+  ``causal``, ``t_len`` (T, 1..t_max), ``pos`` (query position, 0..T-1), ``window``,
+  ``n_global``, ``block_row`` (bitmap row of the query's block, bit ``kb`` = key block
+  ``kb``), ``k``, ``threshold``/``use_threshold`` (predict), ``score_mult``/``score_shift``,
+  ``out_mult``/``out_shift``. :func:`job_ports` computes them from a
+  :class:`~attnkit.golden.attention.Selection`.
+* ``q_stream``: B beats of ``lanes x int8``; the job starts when the B-th beat is accepted.
+* ``o_stream``: ``d`` beats ``{data (int8), last, all_masked}``.
+* ``cycles``, ``k_rows``, ``k4_rows``, ``v_rows``: counters of the current/last job
+  (cycles from job start to the final output beat accepted), readable by the host;
+  ``busy``.
+
+Timing (no stalls): about ``(B + 1) * k_rows + B * k4_rows`` cycles for scoring (plus one
+bubble per interval), the softmax's ``row_latency + 2 * (kept + 1)``, ``B`` cycles per
+kept V row (overlapping the softmax output), ``d`` output cycles, and for top-k the drain
+of ``kept`` entries. The tests assert ``cycles(sparse) <= kept_fraction * cycles(dense) +
+overhead`` for the static patterns and that the V phase grows with ``k``, not ``T``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for, ceil_log2
+
+from ..golden.attention import D_MAX, ENGINE_SOFTMAX, Selection
+from ..golden.quant import REQUANT_MULT_BITS
+from ..golden.softmax import SoftmaxConfig
+from .softmax import Softmax
+from .topk import TopK
+
+__all__ = ["AttentionEngine", "MODE_CODES", "job_ports", "kv_beats", "q_beats"]
+
+#: Mode port encoding (``causal`` is a separate port; ``"causal"`` = dense + causal).
+MODE_CODES = {"dense": 0, "causal": 0, "window": 1, "global_window": 2, "block": 3,
+              "topk": 4, "predict": 5}
+_SCORE_FIFO = 8
+
+
+def _check_int(obj, name, v, lo, hi):
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        obj._MustUse__silence = True
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise TypeError(f"{name} must be an int, not {v!r}")
+        raise ValueError(f"{name} must be in {lo}..{hi}, not {v!r}")
+
+
+def _requant(m, acc, mult, shift, lim, name):
+    """Combinational ``clamp(round_shift(acc * mult, shift), -lim, lim)``."""
+    w = len(acc) + REQUANT_MULT_BITS + 1
+    prod = Signal(signed(w), name=f"{name}_prod")
+    m.d.comb += prod.eq(acc * mult)
+    half = Signal(unsigned(64), name=f"{name}_half")
+    m.d.comb += half.eq((Const(1, 64) << shift) >> 1)
+    rs = Signal(signed(w + 1), name=f"{name}_rs")
+    m.d.comb += rs.eq((prod + half) >> shift)
+    out = Signal(signed(bits_for(lim) + 1), name=f"{name}_out")
+    with m.If(rs > lim):
+        m.d.comb += out.eq(lim)
+    with m.Elif(rs < -lim):
+        m.d.comb += out.eq(-lim)
+    with m.Else():
+        m.d.comb += out.eq(rs)
+    return out
+
+
+class AttentionEngine(wiring.Component):
+    """Sparse-attention engine for one head (see the module docstring for the contract).
+
+    Parameters
+    ----------
+    d : int
+        Head dimension, 1..128.
+    lanes : int
+        Multipliers per dot product (K and V words are ``lanes`` int8 wide); divides ``d``.
+    t_max : int
+        KV capacity in rows, 1..65535. Block RAM: K and V take ``2 * t_max * d`` bytes
+        (``ceil(2 * t_max * d * 8 / 18432)`` DP16KD at least; an LFE5U-85F has 208 DP16KD =
+        468 KiB, so ``t_max * d <= ~200k`` leaves room for the softmax row buffers).
+    k_max : int
+        Top-k capacity, 1..256.
+    block : int
+        Block size of the block-sparse mode (``block_row`` has ``ceil(t_max / block)`` bits).
+    cfg : SoftmaxConfig
+        The softmax formats (default :data:`attnkit.golden.attention.ENGINE_SOFTMAX`).
+    """
+
+    def __init__(self, *, d: int = 64, lanes: int = 8, t_max: int = 512, k_max: int = 32,
+                 block: int = 16, cfg: SoftmaxConfig = ENGINE_SOFTMAX):
+        _check_int(self, "d", d, 1, D_MAX)
+        _check_int(self, "lanes", lanes, 1, d)
+        if d % lanes:
+            self._MustUse__silence = True
+            raise ValueError(f"lanes must divide d={d}, not {lanes!r}")
+        _check_int(self, "t_max", t_max, 1, 65535)
+        _check_int(self, "k_max", k_max, 1, 256)
+        _check_int(self, "block", block, 1, t_max)
+        if not isinstance(cfg, SoftmaxConfig):
+            self._MustUse__silence = True
+            raise TypeError(f"cfg must be a SoftmaxConfig, not {cfg!r}")
+        self.d, self.lanes, self.t_max, self.k_max, self.block, self.cfg = d, lanes, t_max, k_max, block, cfg
+        self.beats = d // lanes
+        self.n_blocks = -(-t_max // block)
+        self.score_width = (d * 128 * 128).bit_length() + 1
+        self.pred_width = (d * 8 * 8).bit_length() + 1
+        self.index_width = max(1, (t_max - 1).bit_length())
+        self.softmax = Softmax(cfg, t_max + 1)
+        B = self.beats
+        tw = range(t_max + 1)
+        super().__init__({
+            "kv_stream": In(stream.Signature(data.StructLayout({
+                "sel": 1, "addr": range(t_max * B), "data": data.ArrayLayout(signed(8), lanes)}))),
+            "q_stream": In(stream.Signature(data.ArrayLayout(signed(8), lanes))),
+            "o_stream": Out(stream.Signature(data.StructLayout({
+                "data": signed(8), "last": 1, "all_masked": 1}))),
+            "mode": In(3), "causal": In(1), "t_len": In(tw), "pos": In(range(t_max)),
+            "window": In(range(2 * t_max + 2)), "n_global": In(tw), "block_row": In(self.n_blocks),
+            "k": In(range(k_max + 1)), "threshold": In(signed(self.pred_width)),
+            "use_threshold": In(1),
+            "score_mult": In(REQUANT_MULT_BITS), "score_shift": In(6),
+            "out_mult": In(REQUANT_MULT_BITS), "out_shift": In(6),
+            "busy": Out(1), "cycles": Out(32), "k_rows": Out(32), "k4_rows": Out(32),
+            "v_rows": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        d, L, B, T = self.d, self.lanes, self.beats, self.t_max
+        sw, iw = self.score_width, self.index_width
+        cfg = self.cfg
+        addr_w = range(T * B)
+
+        # ------------------------------------------------------------ memories
+        m.submodules.k_hi = k_hi = Memory(shape=data.ArrayLayout(signed(4), L), depth=T * B, init=[])
+        m.submodules.k_lo = k_lo = Memory(shape=data.ArrayLayout(unsigned(4), L), depth=T * B, init=[])
+        m.submodules.v_mem = v_mem = Memory(shape=data.ArrayLayout(signed(8), L), depth=T * B, init=[])
+        m.submodules.q_mem = q_mem = Memory(shape=data.ArrayLayout(signed(8), L), depth=B, init=[])
+        khw, klw, vw, qw = (k_hi.write_port(), k_lo.write_port(), v_mem.write_port(),
+                            q_mem.write_port())
+        khr, klr, vr, qr = (k_hi.read_port(transparent_for=()), k_lo.read_port(transparent_for=()),
+                            v_mem.read_port(transparent_for=()), q_mem.read_port(transparent_for=()))
+
+        m.submodules.softmax = smx = self.softmax
+        m.submodules.topk = topk = TopK(self.k_max, sw, iw)
+        sel_l = data.StructLayout({"score": signed(sw), "index": unsigned(iw), "mask": 1,
+                                   "last": 1, "pred": 1})
+        m.submodules.score_fifo = sfifo = SyncFIFOBuffered(width=sel_l.size, depth=_SCORE_FIFO)
+        idx_l = data.StructLayout({"index": unsigned(iw), "mask": 1})
+        m.submodules.idx_fifo = ififo = SyncFIFOBuffered(width=idx_l.size, depth=T + 4)
+
+        busy = Signal()
+        m.d.comb += self.busy.eq(busy)
+
+        # ------------------------------------------------------------ host writes, q load
+        kv = self.kv_stream
+        m.d.comb += kv.ready.eq(~busy)
+        for lane in range(L):
+            m.d.comb += [khw.data[lane].eq(kv.payload.data[lane] >> 4),
+                         klw.data[lane].eq(kv.payload.data[lane][:4])]
+        m.d.comb += [khw.addr.eq(kv.payload.addr), klw.addr.eq(kv.payload.addr),
+                     vw.addr.eq(kv.payload.addr), vw.data.eq(kv.payload.data),
+                     khw.en.eq(kv.valid & ~busy & ~kv.payload.sel),
+                     klw.en.eq(kv.valid & ~busy & ~kv.payload.sel),
+                     vw.en.eq(kv.valid & ~busy & kv.payload.sel)]
+        qbeat = Signal(range(B + 1))
+        m.d.comb += [self.q_stream.ready.eq(~busy), qw.addr.eq(qbeat),
+                     qw.data.eq(self.q_stream.payload), qw.en.eq(self.q_stream.valid & ~busy)]
+        start = Signal()
+        with m.If(self.q_stream.valid & ~busy):
+            with m.If(qbeat == B - 1):
+                m.d.sync += qbeat.eq(0)
+                m.d.comb += start.eq(1)
+            with m.Else():
+                m.d.sync += qbeat.eq(qbeat + 1)
+
+        # latched configuration
+        mode = Signal(3)
+        causal = Signal()
+        t_len = Signal(range(T + 1))
+        pos = Signal(range(T))
+        win = Signal(range(2 * T + 2))
+        n_glob = Signal(range(T + 1))
+        brow = Signal(self.n_blocks)
+        kk = Signal(range(self.k_max + 1))
+        thr = Signal(signed(self.pred_width))
+        use_thr = Signal()
+        smult, sshift = Signal(REQUANT_MULT_BITS), Signal(6)
+        omult, oshift = Signal(REQUANT_MULT_BITS), Signal(6)
+        with m.If(start):
+            m.d.sync += [busy.eq(1), mode.eq(self.mode), causal.eq(self.causal),
+                         t_len.eq(self.t_len), pos.eq(self.pos), win.eq(self.window),
+                         n_glob.eq(self.n_global), brow.eq(self.block_row), kk.eq(self.k),
+                         thr.eq(self.threshold), use_thr.eq(self.use_threshold),
+                         smult.eq(self.score_mult), sshift.eq(self.score_shift),
+                         omult.eq(self.out_mult), oshift.eq(self.out_shift),
+                         self.cycles.eq(0), self.k_rows.eq(0), self.k4_rows.eq(0),
+                         self.v_rows.eq(0)]
+        with m.Elif(busy):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
+        m.d.comb += topk.k.eq(kk)
+
+        is_topk = mode == MODE_CODES["topk"]
+        is_pred = mode == MODE_CODES["predict"]
+
+        # ------------------------------------------------------------ interval generator
+        TW = bits_for(2 * T + 2) + 2
+        pos_s, t_s, win_s = Signal(signed(TW)), Signal(signed(TW)), Signal(signed(TW))
+        m.d.comb += [pos_s.eq(pos), t_s.eq(t_len), win_s.eq(win)]
+        end = Signal(signed(TW))
+        m.d.comb += end.eq(Mux(causal & (pos_s + 1 < t_s), pos_s + 1, t_s))
+        w_lo = Signal(signed(TW))
+        m.d.comb += w_lo.eq(pos_s - Mux(causal, win_s - 1, win_s >> 1))
+        w_hi = Signal(signed(TW + 1))
+        m.d.comb += w_hi.eq(w_lo + win_s)
+
+        def smax(a, b):
+            return Mux(a > b, a, b)
+
+        def smin(a, b):
+            return Mux(a < b, a, b)
+
+        iv = Signal(2)                       # interval number (non-block modes)
+        kb = Signal(range(self.n_blocks + 1))  # next block to look at (block mode)
+        iv_lo = Signal(signed(TW + 1))
+        iv_hi = Signal(signed(TW + 1))
+        iv_none = Signal()                   # no further interval
+        iv_next_kb = Signal(range(self.n_blocks + 1))
+        # next set block bit >= kb: priority encoder
+        found = Signal()
+        fkb = Signal(range(self.n_blocks))
+        for b in reversed(range(self.n_blocks)):
+            with m.If(brow[b] & (kb <= b)):
+                m.d.comb += [found.eq(1), fkb.eq(b)]
+        bsz = self.block
+        with m.Switch(mode):
+            with m.Case(MODE_CODES["window"]):
+                m.d.comb += [iv_lo.eq(smax(w_lo, 0)), iv_hi.eq(smin(w_hi, end)), iv_none.eq(iv != 0)]
+            with m.Case(MODE_CODES["global_window"]):
+                g = smin(n_glob, end)
+                with m.If(iv == 0):
+                    m.d.comb += [iv_lo.eq(0), iv_hi.eq(g)]
+                with m.Else():
+                    m.d.comb += [iv_lo.eq(smax(smax(w_lo, n_glob), 0)), iv_hi.eq(smin(w_hi, end))]
+                m.d.comb += iv_none.eq(iv > 1)
+            with m.Case(MODE_CODES["block"]):
+                m.d.comb += [iv_lo.eq(fkb * bsz), iv_hi.eq(smin(fkb * bsz + bsz, end)),
+                             iv_none.eq(~found), iv_next_kb.eq(fkb + 1)]
+            with m.Default():
+                m.d.comb += [iv_lo.eq(0), iv_hi.eq(end), iv_none.eq(iv != 0)]
+
+        # ------------------------------------------------------------ front: issue K reads
+        j = Signal(range(T + 1))
+        j_hi = Signal(signed(TW + 1))
+        beat = Signal(range(B))
+        pred = Signal()                       # predict pass 1 (high nibbles only)
+        cand_last = Signal()                  # predict pass 2: this candidate was the last
+        inflight = Signal(range(_SCORE_FIFO + 2))
+        credit = Signal()
+        m.d.comb += credit.eq(inflight + sfifo.level < _SCORE_FIFO - 1)
+
+        iss = Signal()                        # a beat is issued this cycle
+        iss_first = Signal()
+        iss_lastbeat = Signal()
+        iss_mask = Signal()
+        iss_last = Signal()
+        iss_j = Signal(range(T + 1))
+        m.d.comb += [khr.addr.eq(iss_j * B + beat), klr.addr.eq(iss_j * B + beat),
+                     qr.addr.eq(beat), khr.en.eq(1), qr.en.eq(1), klr.en.eq(~pred)]
+        row_start = iss & iss_first
+        fifo_w = Signal()
+        m.d.sync += inflight.eq(inflight + row_start - fifo_w)
+        with m.If(row_start & ~iss_mask):
+            with m.If(pred):
+                m.d.sync += self.k4_rows.eq(self.k4_rows + 1)
+            with m.Else():
+                m.d.sync += self.k_rows.eq(self.k_rows + 1)
+
+        front_done = Signal()
+        job_done = Signal()
+        to = topk.o_stream
+        with m.FSM(name="front"):
+            with m.State("IDLE"):
+                with m.If(start):
+                    m.d.sync += [iv.eq(0), kb.eq(0), pred.eq(self.mode == MODE_CODES["predict"])]
+                    m.next = "NEXT"
+            with m.State("NEXT"):
+                with m.If(iv_none):
+                    m.next = "DUMMY"
+                with m.Else():
+                    m.d.sync += [iv.eq(iv + 1), kb.eq(iv_next_kb)]
+                    with m.If(iv_lo < iv_hi):
+                        m.d.sync += [j.eq(iv_lo), j_hi.eq(iv_hi), beat.eq(0)]
+                        m.next = "WALK"
+            with m.State("WALK"):
+                m.d.comb += [iss_j.eq(j), iss_first.eq(beat == 0), iss_lastbeat.eq(beat == B - 1)]
+                with m.If((beat != 0) | credit):
+                    m.d.comb += iss.eq(1)
+                    with m.If(beat == B - 1):
+                        m.d.sync += [beat.eq(0), j.eq(j + 1)]
+                        with m.If(j + 1 >= j_hi):
+                            m.next = "NEXT"
+                    with m.Else():
+                        m.d.sync += beat.eq(beat + 1)
+            with m.State("DUMMY"):
+                m.d.comb += [iss_first.eq(1), iss_lastbeat.eq(1), iss_mask.eq(1), iss_last.eq(1)]
+                with m.If(credit):
+                    m.d.comb += iss.eq(1)
+                    with m.If(pred):
+                        m.d.sync += pred.eq(0)
+                        m.next = "CAND"
+                    with m.Else():
+                        m.next = "DONE"
+            with m.State("CAND"):             # predict pass 2: exact scores of the candidates
+                m.d.comb += to.ready.eq(credit)
+                with m.If(to.valid & credit):
+                    with m.If(to.payload.empty):
+                        m.next = "DUMMY"
+                    with m.Else():
+                        m.d.sync += [j.eq(to.payload.index), beat.eq(0),
+                                     cand_last.eq(to.payload.last)]
+                        m.next = "CANDROW"
+            with m.State("CANDROW"):
+                m.d.comb += [iss_j.eq(j), iss_first.eq(beat == 0), iss_lastbeat.eq(beat == B - 1),
+                             iss.eq(1)]
+                with m.If(beat == B - 1):
+                    m.d.sync += beat.eq(0)
+                    m.next = "CANDEND"
+                with m.Else():
+                    m.d.sync += beat.eq(beat + 1)
+            with m.State("CANDEND"):
+                with m.If(cand_last):
+                    m.next = "DUMMY"
+                with m.Else():
+                    m.next = "CAND"
+            with m.State("DONE"):
+                m.d.comb += front_done.eq(1)
+                with m.If(job_done):
+                    m.next = "IDLE"
+
+        # ------------------------------------------------------------ scorer pipeline
+        ctl_l = data.StructLayout({"valid": 1, "first": 1, "lastbeat": 1, "mask": 1, "last": 1,
+                                   "pred": 1, "j": unsigned(iw)})
+        c0 = Signal(ctl_l)
+        m.d.comb += [c0.valid.eq(iss), c0.first.eq(iss_first), c0.lastbeat.eq(iss_lastbeat),
+                     c0.mask.eq(iss_mask), c0.last.eq(iss_last), c0.pred.eq(pred), c0.j.eq(iss_j)]
+        c1, c2, c3 = Signal(ctl_l), Signal(ctl_l), Signal(ctl_l)
+        m.d.sync += [c1.eq(c0), c2.eq(c1), c3.eq(c2)]
+        prods = [Signal(signed(16), name=f"sprod{i}") for i in range(L)]
+        for i in range(L):
+            qv = qr.data[i]
+            kfull = Cat(klr.data[i], khr.data[i]).as_signed()
+            a = Mux(c1.pred, qv >> 4, qv)
+            b = Mux(c1.pred, khr.data[i], kfull)
+            m.d.sync += prods[i].eq(a * b)
+        tree = Signal(signed(sw))
+        m.d.sync += tree.eq(sum(prods))
+        acc = Signal(signed(sw))
+        acc_new = Signal(signed(sw))
+        m.d.comb += acc_new.eq(Mux(c3.first, 0, acc) + tree)
+        out_r = Signal(sel_l)
+        with m.If(c3.valid):
+            m.d.sync += acc.eq(acc_new)
+        m.d.sync += fifo_w.eq(c3.valid & c3.lastbeat)
+        with m.If(c3.valid & c3.lastbeat):
+            m.d.sync += [out_r.score.eq(Mux(c3.mask, 0, acc_new)), out_r.index.eq(c3.j),
+                         out_r.mask.eq(c3.mask), out_r.last.eq(c3.last), out_r.pred.eq(c3.pred)]
+        m.d.comb += [sfifo.w_en.eq(fifo_w), sfifo.w_data.eq(out_r)]
+
+        # ------------------------------------------------------------ routing
+        sr = data.View(sel_l, sfifo.r_data)
+        to_topk = is_topk | sr.pred
+        ti = topk.i_stream
+        below = use_thr & sr.pred & (sr.score < thr)
+        m.d.comb += [ti.payload.score.eq(sr.score), ti.payload.index.eq(sr.index),
+                     ti.payload.mask.eq(sr.mask | below), ti.payload.last.eq(sr.last),
+                     ti.valid.eq(sfifo.r_rdy & to_topk)]
+        # softmax feed: from the top-k unit (topk mode) or the score FIFO
+        src_valid = Signal()
+        src_score = Signal(signed(sw))
+        src_index = Signal(unsigned(iw))
+        src_mask = Signal()
+        src_last = Signal()
+        feed = Signal()
+        si = smx.i_stream
+        m.d.comb += feed.eq(src_valid & si.ready & ififo.w_rdy)
+        with m.If(is_topk):
+            m.d.comb += [src_valid.eq(to.valid), src_score.eq(to.payload.score),
+                         src_index.eq(to.payload.index), src_mask.eq(to.payload.empty),
+                         src_last.eq(to.payload.last), to.ready.eq(feed)]
+            m.d.comb += sfifo.r_en.eq(ti.ready)
+        with m.Else():
+            m.d.comb += [src_valid.eq(sfifo.r_rdy & ~sr.pred), src_score.eq(sr.score),
+                         src_index.eq(sr.index), src_mask.eq(sr.mask), src_last.eq(sr.last)]
+            m.d.comb += sfifo.r_en.eq(Mux(sr.pred, ti.ready, feed))
+        lmax = cfg.in_fmt.max_int
+        logit = _requant(m, src_score, smult, sshift, lmax, "srq")
+        wi = data.View(idx_l, ififo.w_data)
+        m.d.comb += [si.valid.eq(src_valid & ififo.w_rdy), si.payload.logit.eq(logit),
+                     si.payload.mask.eq(src_mask), si.payload.last.eq(src_last),
+                     ififo.w_en.eq(feed), wi.index.eq(src_index), wi.mask.eq(src_mask)]
+
+        # ------------------------------------------------------------ V stage
+        so = smx.o_stream
+        ri = data.View(idx_l, ififo.r_data)
+        pw = cfg.out_fmt.width
+        accw = 8 + pw + ceil_log2(T + 2) + 1
+        accs = [Signal(signed(accw), name=f"oacc{c}") for c in range(d)]
+        vj = Signal(range(T + 1))
+        vb = Signal(range(B))
+        vp = Signal(unsigned(pw))
+        vlast = Signal()
+        flag = Signal()
+        viss = Signal()
+        m.d.comb += [vr.addr.eq(vj * B + vb), vr.en.eq(1)]
+        v1 = Signal(data.StructLayout({"valid": 1, "b": range(B)}))
+        v2 = Signal(data.StructLayout({"valid": 1, "b": range(B)}))
+        p1 = Signal(unsigned(pw))
+        m.d.sync += [v1.valid.eq(viss), v1.b.eq(vb), v2.eq(v1), p1.eq(vp)]
+        vprods = [Signal(signed(8 + pw + 1), name=f"vprod{i}") for i in range(L)]
+        for i in range(L):
+            m.d.sync += vprods[i].eq(p1 * vr.data[i])
+        with m.If(v2.valid):
+            for bb in range(B):
+                with m.If(v2.b == bb):
+                    for i in range(L):
+                        m.d.sync += accs[bb * L + i].eq(accs[bb * L + i] + vprods[i])
+        oc = Signal(range(d + 1))
+        ovalid = Signal()
+        odata = Signal(signed(8))
+        olast = Signal()
+        drain = Signal(range(4))
+        acc_sel = Signal(signed(accw))
+        with m.Switch(oc):
+            for c in range(d):
+                with m.Case(c):
+                    m.d.comb += acc_sel.eq(accs[c])
+        oval = _requant(m, acc_sel, omult, oshift, 127, "orq")
+        m.d.comb += [self.o_stream.valid.eq(ovalid), self.o_stream.payload.data.eq(odata),
+                     self.o_stream.payload.last.eq(olast), self.o_stream.payload.all_masked.eq(flag)]
+        with m.FSM(name="vstage"):
+            with m.State("POP"):
+                with m.If(start):
+                    for a in accs:
+                        m.d.sync += a.eq(0)
+                with m.If(so.valid & ififo.r_rdy):
+                    m.d.comb += [so.ready.eq(1), ififo.r_en.eq(1)]
+                    m.d.sync += [vj.eq(ri.index), vb.eq(0), vp.eq(so.payload.prob),
+                                 vlast.eq(so.payload.last), flag.eq(so.payload.all_masked)]
+                    with m.If(ri.mask):
+                        with m.If(so.payload.last):
+                            m.d.sync += drain.eq(3)
+                            m.next = "DRAIN"
+                    with m.Else():
+                        m.next = "READ"
+            with m.State("READ"):
+                m.d.comb += viss.eq(1)
+                with m.If(vb == 0):
+                    m.d.sync += self.v_rows.eq(self.v_rows + 1)
+                with m.If(vb == B - 1):
+                    with m.If(vlast):
+                        m.d.sync += drain.eq(3)
+                        m.next = "DRAIN"
+                    with m.Else():
+                        m.next = "POP"
+                with m.Else():
+                    m.d.sync += vb.eq(vb + 1)
+            with m.State("DRAIN"):
+                m.d.sync += drain.eq(drain - 1)
+                with m.If(drain == 0):
+                    m.d.sync += oc.eq(0)
+                    m.next = "OUT"
+            with m.State("OUT"):
+                with m.If(~ovalid | self.o_stream.ready):
+                    with m.If(oc < d):
+                        m.d.sync += [ovalid.eq(1), odata.eq(Mux(flag, 0, oval)),
+                                     olast.eq(oc == d - 1), oc.eq(oc + 1)]
+                    with m.Else():
+                        m.d.sync += ovalid.eq(0)
+                        m.d.comb += job_done.eq(1)
+                        m.d.sync += busy.eq(0)
+                        m.next = "POP"
+        return m
+
+
+def q_beats(q, lanes: int) -> list:
+    """``q_stream`` payloads (lists of ``lanes`` ints) for a query vector."""
+    q = [int(v) for v in q]
+    return [q[b * lanes:(b + 1) * lanes] for b in range(len(q) // lanes)]
+
+
+def kv_beats(K, V, lanes: int) -> list:
+    """``kv_stream`` payloads writing every row of ``K`` and ``V``."""
+    out = []
+    for sel, M in ((0, K), (1, V)):
+        for j, row in enumerate(M):
+            for b, chunk in enumerate(q_beats(row, lanes)):
+                out.append({"sel": sel, "addr": j * (len(row) // lanes) + b, "data": chunk})
+    return out
+
+
+def job_ports(eng: AttentionEngine, sel: Selection, T: int, pos: int, *, score_mult: int,
+              score_shift: int, out_mult: int, out_shift: int) -> dict:
+    """Configuration port values for one decode job of ``eng`` (names as the ports)."""
+    if not isinstance(sel, Selection):
+        raise TypeError(f"sel must be a Selection, not {sel!r}")
+    if not 1 <= T <= eng.t_max:
+        raise ValueError(f"T must be in 1..{eng.t_max}, not {T!r}")
+    if not 0 <= pos < T:
+        raise ValueError(f"pos must be in 0..{T - 1}, not {pos!r}")
+    row = 0
+    if sel.mode == "block":
+        if sel.block != eng.block:
+            raise ValueError(f"sel.block must be the engine's block size {eng.block}, not {sel.block!r}")
+        bits = sel.bitmap[pos // sel.block] if pos // sel.block < len(sel.bitmap) else ()
+        for kb, on in enumerate(bits[:eng.n_blocks]):
+            row |= int(on) << kb
+    if sel.dynamic and sel.k > eng.k_max:
+        if sel.mode == "predict" or sel.k < T:
+            raise ValueError(f"sel.k must be at most k_max={eng.k_max}, not {sel.k!r}")
+    mode = MODE_CODES[sel.mode]
+    k = min(sel.k, eng.k_max)
+    if sel.mode == "topk" and sel.k > eng.k_max:
+        mode, k = MODE_CODES["dense"], 0       # k >= T > k_max: top-k keeps all = dense
+    thr = sel.threshold if sel.threshold is not None else 0
+    lim = 1 << (eng.pred_width - 1)
+    return dict(mode=mode, causal=int(sel.causal), t_len=T, pos=pos,
+                window=min(sel.window, 2 * eng.t_max + 1), n_global=min(sel.n_global, eng.t_max),
+                block_row=row, k=k, threshold=max(-lim, min(lim - 1, thr)),
+                use_threshold=int(sel.threshold is not None),
+                score_mult=score_mult, score_shift=score_shift, out_mult=out_mult,
+                out_shift=out_shift)
