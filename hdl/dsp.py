@@ -12,18 +12,21 @@ from amaranth.hdl import ClockSignal, Instance, Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Mult18", "MULT18_LATENCY", "dsp_mode"]
+__all__ = ["Mult18", "MULT18_LATENCY", "resolve_impl"]
 
 #: Cycles from ``a``/``b`` to ``p``: input register, pipeline register, output register.
 MULT18_LATENCY = 3
 
-DSP_MODES = ("auto", "primitive", "behavioural")
+IMPL_MODES = ("auto", "primitive", "behavioural")
 
 
-def dsp_mode(mode: str, platform) -> str:
-    """Resolve ``"auto"``: the primitive on ECP5 platforms, the behavioural model elsewhere."""
-    if mode not in DSP_MODES:
-        raise ValueError(f"dsp must be one of {DSP_MODES}, not {mode!r}")
+def resolve_impl(mode: str, platform, name: str = "dsp") -> str:
+    """Resolve ``"auto"``: the ECP5 primitive on ECP5 platforms, the behavioural model elsewhere.
+
+    ``name`` is the parameter's name, for the error message on a bad ``mode``.
+    """
+    if mode not in IMPL_MODES:
+        raise ValueError(f"{name} must be one of {IMPL_MODES}, not {mode!r}")
     if mode == "auto":
         family = getattr(platform, "family", None)
         return "primitive" if family == "ecp5" else "behavioural"
@@ -48,13 +51,13 @@ class Mult18(wiring.Component):
     p: Out(signed(36))
 
     def __init__(self, dsp: str = "auto"):
-        dsp_mode(dsp, None)  # validate early
+        resolve_impl(dsp, None)  # validate early
         self._dsp = dsp
         super().__init__()
 
     def elaborate(self, platform):
         m = Module()
-        if dsp_mode(self._dsp, platform) == "primitive":
+        if resolve_impl(self._dsp, platform) == "primitive":
             ports = {}
             for i in range(18):
                 ports[f"i_A{i}"] = self.a[i]

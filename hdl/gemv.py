@@ -58,19 +58,20 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
 from attnkit.golden.quant import REQUANT_MULT_BITS
 
-from .dsp import MULT18_LATENCY, Mult18, dsp_mode
+from .dsp import MULT18_LATENCY, Mult18, resolve_impl
+from .ebr import RAM_READ_LATENCY, RegisteredRAM
 
 __all__ = ["GemvArray", "MAX_LANES"]
 
 #: Every MULT18X18D of the largest ECP5 (LFE5U-85F: 156).
 MAX_LANES = 312
 _INT4_SPLIT = 12          # bit position of the high int4 product inside the packed product
+_REQUANT_LATENCY = MULT18_LATENCY + 4
 
 
 def _check_int(name, value, lo, hi=None):
@@ -95,11 +96,13 @@ class GemvArray(wiring.Component):
     requant : bool
         Add the requantize-to-int8 output stage (``req_mult``, ``req_shift`` ports).
     max_n : int
-        Largest N (activation buffer depth), 1..65536.
+        Largest N (activation buffer depth), 1..16384.
     group : int
         PEs per systolic stage (activation fan-out), 1..``lanes``; even for int4.
     dsp : ``"auto"``, ``"primitive"`` or ``"behavioural"``
-        Multiplier implementation (:class:`attnkit.hdl.dsp.Mult18`).
+        Multiplier and activation-buffer implementation (:class:`attnkit.hdl.dsp.Mult18`,
+        :class:`attnkit.hdl.ebr.RegisteredRAM`); ``"auto"`` uses the ECP5 primitives when
+        elaborated for an ECP5 platform.
     """
 
     def __init__(self, *, lanes: int = 16, weight_bits: int = 8, acc_width: int = 32,
@@ -110,7 +113,9 @@ class GemvArray(wiring.Component):
         _check_int("acc_width", acc_width, 18, 48)
         if not isinstance(requant, bool):
             raise TypeError(f"requant must be a bool, not {requant!r}")
-        _check_int("max_n", max_n, 1, 65536)
+        if requant and acc_width > 35:
+            raise ValueError(f"acc_width must be <= 35 with requant=True, not {acc_width!r}")
+        _check_int("max_n", max_n, 1, 16384)
         _check_int("group", group, 1)
         group = min(group, lanes)
         if weight_bits == 4:
@@ -118,7 +123,7 @@ class GemvArray(wiring.Component):
                 raise ValueError(f"lanes must be even with weight_bits=4, not {lanes!r}")
             if group % 2:
                 raise ValueError(f"group must be even with weight_bits=4, not {group!r}")
-        dsp_mode(dsp, None)
+        resolve_impl(dsp, None)
         self.lanes = lanes
         self.weight_bits = weight_bits
         self.acc_width = acc_width
@@ -152,7 +157,8 @@ class GemvArray(wiring.Component):
         return self.lanes if self.weight_bits == 8 else self.lanes // 2
 
     # Pipeline, counted from the cycle an issue handshake happens (cycle 0):
-    #   1: issue register; 2 + g: group g's activation register; +3: DSP; +1: split; +1: acc.
+    #   1: issue register; 2: block-RAM output register; 3 + g: group g's activation
+    #   register; +3: DSP; +1: split; +1: acc.
     @property
     def _capture_delay(self) -> int:
         """Cycles from a tile's final issue until lane 0's result register holds it.
@@ -160,7 +166,7 @@ class GemvArray(wiring.Component):
         Lane ``p`` (group ``p // group``) captures ``p // group`` cycles later; the drain
         reads lane ``p`` no earlier than ``p`` cycles after lane 0, so it never overtakes.
         """
-        return 2 + MULT18_LATENCY + 2
+        return 3 + MULT18_LATENCY + 2
 
     @property
     def _mux_levels(self) -> int:
@@ -168,7 +174,7 @@ class GemvArray(wiring.Component):
 
     @property
     def _out_latency(self) -> int:
-        return self._mux_levels + (3 if self.requant else 0)
+        return self._mux_levels + (_REQUANT_LATENCY if self.requant else 0)
 
     @property
     def latency(self) -> int:
@@ -186,13 +192,22 @@ class GemvArray(wiring.Component):
         m_r = Signal(16)
         n_last = Signal(nb)           # n - 1
         col = Signal(nb)
+        cols_left = Signal(nb)        # n - 1 - col
+        n_is1 = Signal()
         tile0 = Signal()
         row_base = Signal(17)         # first row of the current tile
         pending = Signal()            # a tile's results wait in res[] for the drain
         issue = Signal()
 
-        last_col = col == n_last
-        last_tile = (row_base + P) >= m_r
+        # ``last_col``/``last_tile`` are registered flags, recomputed whenever ``col`` or
+        # ``row_base`` changes, so no comparator sits on the issue path.
+        last_col = Signal()           # col == n - 1
+        last_tile = Signal()          # row_base + P >= m
+        # row_base + 2P >= m, one cycle late: row_base changes at most once per tile and tile
+        # switches are >= capture_delay cycles apart (they wait for the previous drain).
+        next_last_tile = Signal()
+        row_base2 = Signal(18)        # row_base + 2P, kept alongside row_base
+        m.d.sync += next_last_tile.eq(row_base2 >= m_r)
         x_ok = ~tile0 | self.x_stream.valid
         m.d.comb += issue.eq(active & self.w_stream.valid & x_ok & ~(last_col & pending))
         m.d.comb += [
@@ -209,27 +224,29 @@ class GemvArray(wiring.Component):
         d_rq = Signal.like(rq_r)                  # ... of the tile being drained
         with m.If(~active & self.x_stream.valid):
             m.d.sync += [active.eq(1), m_r.eq(self.m), n_last.eq(self.n - 1), col.eq(0),
-                         tile0.eq(1), row_base.eq(0)]
+                         cols_left.eq(self.n - 1), n_is1.eq(self.n == 1),
+                         tile0.eq(1), row_base.eq(0),
+                         last_col.eq(self.n == 1), last_tile.eq(self.m <= P),
+                         next_last_tile.eq(self.m <= 2 * P), row_base2.eq(2 * P)]
             if self.requant:
                 m.d.sync += rq_r.eq(Cat(self.req_mult, self.req_shift))
         with m.If(issue):
             with m.If(last_col):
-                m.d.sync += [col.eq(0), tile0.eq(0), row_base.eq(row_base + P)]
+                m.d.sync += [col.eq(0), tile0.eq(0), row_base.eq(row_base + P), row_base2.eq(row_base2 + P),
+                             cols_left.eq(n_last), last_col.eq(n_is1), last_tile.eq(next_last_tile)]
                 m.d.comb += set_pending.eq(1)
                 m.d.sync += [d_rows.eq(Mux(last_tile, m_r - row_base, P)), d_job_last.eq(last_tile),
                              d_rq.eq(rq_r)]
                 with m.If(last_tile):
                     m.d.sync += active.eq(0)
             with m.Else():
-                m.d.sync += col.eq(col + 1)
+                m.d.sync += [col.eq(col + 1), cols_left.eq(cols_left - 1), last_col.eq(cols_left == 1)]
 
         # ---- activation buffer --------------------------------------------------------------
-        m.submodules.xmem = xmem = Memory(shape=signed(8), depth=self.max_n, init=[])
-        wp = xmem.write_port()
-        rp = xmem.read_port(transparent_for=())
+        m.submodules.xmem = xmem = RegisteredRAM(8, self.max_n, impl=self.dsp)
         m.d.comb += [
-            wp.addr.eq(col), wp.data.eq(self.x_stream.payload), wp.en.eq(issue & tile0),
-            rp.addr.eq(col), rp.en.eq(issue),
+            xmem.w_addr.eq(col), xmem.w_data.eq(self.x_stream.payload), xmem.w_en.eq(issue & tile0),
+            xmem.r_addr.eq(col), xmem.r_en.eq(issue & ~tile0),
         ]
 
         # ---- issue register (cycle 1) ----------------------------------------------------------
@@ -240,35 +257,39 @@ class GemvArray(wiring.Component):
             b_valid.eq(issue), b_first.eq(col == 0), b_last.eq(last_col), b_tile0.eq(tile0),
             b_x.eq(self.x_stream.payload), b_w.eq(self.w_stream.payload),
         ]
-        x_b = Mux(b_tile0, b_x, rp.data)
+        # ---- cycle 2: the buffer's registered output meets the second x register --------------
+        assert RAM_READ_LATENCY == 2
+        c_x = Signal(signed(8))
+        c_tile0, c_ctl = Signal(), Signal(3)
+        m.d.sync += [c_x.eq(b_x), c_tile0.eq(b_tile0), c_ctl.eq(Cat(b_valid, b_first, b_last))]
+        c_mem = xmem.r_data.as_signed()
 
         # ---- systolic groups -------------------------------------------------------------------
         res = []                      # per-lane result registers
-        prev_x, prev_ctl = x_b, Cat(b_valid, b_first, b_last)
+        prev_x, prev_ctl = Mux(c_tile0, c_x, c_mem), c_ctl
         for g in range(self.n_groups):
             lo, hi = g * G, min(P, (g + 1) * G)
             gx = Signal(signed(8), name=f"g{g}_x")
             gctl = Signal(3, name=f"g{g}_ctl")
             m.d.sync += [gx.eq(prev_x), gctl.eq(prev_ctl)]
             prev_x, prev_ctl = gx, gctl
-            # weights of this group, delayed g + 1 cycles after the issue register
+            # weights of this group, delayed g + 2 cycles after the issue register
             w_lanes = [b_w[p] for p in range(lo, hi)]
-            for d in range(g + 1):
+            for d in range(g + 2):
                 nxt = [Signal(signed(wb), name=f"g{g}_w{p}_d{d}") for p in range(lo, hi)]
                 m.d.sync += [n_.eq(w_) for n_, w_ in zip(nxt, w_lanes)]
                 w_lanes = nxt
-            # control at the accumulate stage: DSP latency + split register
-            ctl = gctl
-            for d in range(MULT18_LATENCY + 1):
-                nxt = Signal(3, name=f"g{g}_ctl_d{d}")
-                m.d.sync += nxt.eq(ctl)
-                ctl = nxt
-            a_valid, a_first, a_last = ctl[0], ctl[1], ctl[2]
+            # control at the accumulate stage: DSP latency + split register; the last stage is
+            # one register per lane so no control net fans out to a whole group's accumulators
+            ctl = self._delay(m, gctl, MULT18_LATENCY, f"g{g}_ctl_d")
             for prods in self._products(m, g, gx, w_lanes):
                 for p_idx, prod in prods:
+                    lane_ctl = Signal(3, name=f"ctl{p_idx}")
+                    m.d.sync += lane_ctl.eq(ctl)
+                    a_valid, a_first, a_last = lane_ctl[0], lane_ctl[1], lane_ctl[2]
                     acc = Signal(signed(self.acc_width), name=f"acc{p_idx}")
                     r = Signal(signed(self.acc_width), name=f"res{p_idx}")
-                    acc_next = (Mux(a_first, 0, acc) + prod)[:self.acc_width].as_signed()
+                    acc_next = Mux(a_first, prod, (acc + prod)[:self.acc_width].as_signed())
                     with m.If(a_valid):
                         m.d.sync += acc.eq(acc_next)
                         with m.If(a_last):
@@ -368,20 +389,50 @@ class GemvArray(wiring.Component):
         return level[0], side
 
     def _requant(self, m, acc, valid, last, mult, shift_in):
-        """Requantize stage (3 registers) when enabled; identity otherwise."""
+        """Requantize stage when enabled (:data:`_REQUANT_LATENCY` cycles); identity otherwise.
+
+        ``acc * mult`` uses two registered DSPs: ``acc = hi * 2**17 + lo`` with ``lo`` the
+        unsigned low 17 bits, so ``acc * mult = (hi * mult << 17) + lo * mult`` exactly. Then
+        ``round_shift(x, s) = ((x >> (s - 1)) + 1) >> 1`` (round half up) for ``s >= 1``, the
+        variable shift split into a coarse (multiple of 8) and a fine stage, then saturation.
+        """
         if not self.requant:
             return acc, valid, last
-        prod = Signal(signed(self.acc_width + REQUANT_MULT_BITS + 1))
-        shift = Signal(6)
-        t = Signal(signed(self.acc_width + REQUANT_MULT_BITS + 1))
-        zero_shift = Signal()
+        pw = self.acc_width + REQUANT_MULT_BITS + 1
+        side = self._delay(m, Cat(valid, last, shift_in), MULT18_LATENCY, "rq_side")
+        mul_lo, mul_hi = Mult18(self.dsp), Mult18(self.dsp)
+        m.submodules.rq_mul_lo, m.submodules.rq_mul_hi = mul_lo, mul_hi
+        m.d.comb += [
+            mul_lo.a.eq(acc[:17]), mul_lo.b.eq(mult),
+            mul_hi.a.eq(acc[17:].as_signed()), mul_hi.b.eq(mult),
+        ]
+        prod = Signal(signed(pw))
+        sm1 = Signal(6)                       # shift - 1 (meaningless when shift == 0)
+        zero = Signal()
+        side1 = Signal(2, name="rq_side1")
+        shift = side[2:8]
+        m.d.sync += [prod.eq((mul_hi.p << 17) + mul_lo.p), sm1.eq(shift - 1), zero.eq(shift == 0),
+                     side1.eq(side[:2])]
+        coarse = Signal(signed(pw))
+        fine = Signal(3)
+        zero2 = Signal()
+        side2 = Signal(2, name="rq_side2")
+        m.d.sync += [coarse.eq(Mux(zero, prod, prod >> Cat(Const(0, 3), sm1[3:6]))),
+                     fine.eq(Mux(zero, 0, sm1[:3])), zero2.eq(zero), side2.eq(side1)]
+        t = Signal(signed(pw))
+        zero3 = Signal()
+        side3 = Signal(2, name="rq_side3")
+        m.d.sync += [t.eq(coarse >> fine), zero3.eq(zero2), side3.eq(side2)]
+        r = Mux(zero3, t, (t + 1) >> 1)
         y = Signal(signed(8))
-        v1, v2, v3, l1, l2, l3 = (Signal(name=n) for n in ("rq_v1", "rq_v2", "rq_v3", "rq_l1", "rq_l2", "rq_l3"))
-        m.d.sync += [prod.eq(acc * mult), shift.eq(shift_in),
-                     v1.eq(valid), l1.eq(last)]
-        # round_shift(x, s) = ((x >> (s - 1)) + 1) >> 1 for s >= 1 (round half up)
-        m.d.sync += [t.eq(Mux(shift == 0, prod, prod >> (shift - 1)[:6])), zero_shift.eq(shift == 0),
-                     v2.eq(v1), l2.eq(l1)]
-        r = Mux(zero_shift, t, (t + 1) >> 1)
-        m.d.sync += [y.eq(Mux(r > 127, 127, Mux(r < -127, -127, r))), v3.eq(v2), l3.eq(l2)]
-        return y, v3, l3
+        side4 = Signal(2, name="rq_side4")
+        m.d.sync += [y.eq(Mux(r > 127, 127, Mux(r < -127, -127, r))), side4.eq(side3)]
+        return y, side4[0], side4[1]
+
+    @staticmethod
+    def _delay(m, value, cycles, name):
+        for i in range(cycles):
+            nxt = Signal(len(value), name=f"{name}{i}")
+            m.d.sync += nxt.eq(value)
+            value = nxt
+        return value

@@ -7,7 +7,9 @@ a ``synth_ecp5`` netlist under Icarus:
   build directory with two Icarus incompatibilities patched: elaboration-time ``$error(...)``
   calls (SystemVerilog) become ``initial`` blocks that print and stop, and the flip-flop/IO
   wrapper files are compiled once (``NO_INCLUDES``) instead of being included twice.
-* ``sim/models/mult18x18d.v``: our MULT18X18D model (Yosys ships only a blackbox).
+* ``sim/models/mult18x18d.v`` and ``sim/models/dp16kd.v``: our MULT18X18D and DP16KD
+  models (Yosys ships a blackbox for the first and a behaviourless parameter list for the
+  second, which is removed from the copied library).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["ecp5_cell_models", "MULT18X18D_MODEL"]
+__all__ = ["ecp5_cell_models", "MULT18X18D_MODEL", "DP16KD_MODEL"]
 
 MULT18X18D_MODEL = Path(__file__).parent / "models" / "mult18x18d.v"
+DP16KD_MODEL = Path(__file__).parent / "models" / "dp16kd.v"
+_DP16KD_STUB = re.compile(r"^module DP16KD\(.*?^endmodule\n", re.M | re.S)
 
 _ERROR = re.compile(r"^(\s*)\$error\((.*)\);\s*$", re.M)
 
@@ -35,6 +39,9 @@ def ecp5_cell_models(dest) -> tuple[list[Path], list[str]]:
     for name in ["cells_sim.v", *sorted(p.name for p in share.glob("*.vh"))]:
         text = (share / name).read_text()
         text = _ERROR.sub(r"\1initial begin $display(\2); $finish; end", text)
+        if name == "cells_sim.v":
+            text, n = _DP16KD_STUB.subn("", text)
+            assert n == 1, "Yosys's cells_sim.v no longer has the DP16KD stub this expects"
         (dest / name).write_text(text)
-    sources = [dest / "cells_sim.v", dest / "cells_ff.vh", MULT18X18D_MODEL]
+    sources = [dest / "cells_sim.v", dest / "cells_ff.vh", MULT18X18D_MODEL, DP16KD_MODEL]
     return sources, ["-DNO_INCLUDES", f"-I{dest}"]

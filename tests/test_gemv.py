@@ -126,7 +126,8 @@ def test_back_to_back_jobs_keep_full_rate():
     (dict(weight_bits=4, lanes=7), ValueError, "lanes must be even with weight_bits=4, not 7"),
     (dict(weight_bits=4, lanes=8, group=3), ValueError, "group must be even with weight_bits=4, not 3"),
     (dict(acc_width=16), ValueError, "acc_width must be in 18..48, not 16"),
-    (dict(max_n=0), ValueError, "max_n must be in 1..65536, not 0"),
+    (dict(max_n=0), ValueError, "max_n must be in 1..16384, not 0"),
+    (dict(requant=True, acc_width=36), ValueError, "acc_width must be <= 35 with requant=True, not 36"),
     (dict(requant=1), TypeError, "requant must be a bool, not 1"),
     (dict(dsp="xilinx"), ValueError, "dsp must be one of ('auto', 'primitive', 'behavioural'), not 'xilinx'"),
 ])

@@ -1,7 +1,7 @@
-"""Post-synthesis simulation: the ECP5 netlist of GemvArray (with hand-instantiated
-MULT18X18D primitives and their registers) agrees with the golden model, under cocotb on
-Icarus, using Yosys's ECP5 cell models plus our own MULT18X18D model
-(``sim/models/mult18x18d.v``). This proves the registered-DSP implementation and the
+"""Post-synthesis simulation: the ECP5 netlist of GemvArray (hand-instantiated MULT18X18D
+primitives with their registers, DP16KD with its output register) agrees with the golden
+model, under cocotb on Icarus, using Yosys's ECP5 cell models plus our own MULT18X18D and
+DP16KD models (``sim/models/``). This proves the primitive implementation and the
 behavioural model used in every other simulation compute the same thing."""
 
 import subprocess
@@ -16,9 +16,10 @@ from attnkit.sim.ecp5_cells import ecp5_cell_models
 
 pytestmark = [pytest.mark.synth, pytest.mark.cocotb]
 
-CONFIGS = {
+CONFIGS = {   # max_n picks the DP16KD mode: 2048 words x 9 bits, or 2 blocks of 4096 x 4
     "int8": dict(lanes=4, weight_bits=8, acc_width=32, requant=False, max_n=16, group=2),
-    "int4": dict(lanes=4, weight_bits=4, acc_width=32, requant=False, max_n=16, group=2),
+    "int4": dict(lanes=4, weight_bits=4, acc_width=32, requant=False, max_n=4096, group=2),
+    "requant": dict(lanes=3, weight_bits=8, acc_width=32, requant=True, max_n=2048, group=2),
 }
 
 
@@ -40,9 +41,11 @@ def test_netlist_matches_golden(name):
     work = REPO_ROOT / "build" / "netlist" / name
     netlist, log = synthesize(cfg, work)
     # The multipliers are the primitives we instantiated, none inferred.
-    n_dsp = cfg["lanes"] // (2 if cfg["weight_bits"] == 4 else 1)
+    n_dsp = cfg["lanes"] // (2 if cfg["weight_bits"] == 4 else 1) + (2 if cfg["requant"] else 0)
     assert netlist.count("MULT18X18D #(") == n_dsp, "unexpected MULT18X18D count in netlist"
     assert ".REG_PIPELINE_CLK(\"CLK0\")" in netlist
+    assert netlist.count("DP16KD #(") == (2 if cfg["max_n"] > 2048 else 1)
+    assert '.REGMODE_B("OUTREG")' in netlist
     sources, args = ecp5_cell_models(work / "cells")
     params = dict(cfg, seeds=[0, 1], shapes=[[5, 16], [9, 3], [4, 1]], netlist=True)
     run_cocotb(GemvArray(**cfg), "cocotb_gemv", simulator="icarus", parameters=params,
