@@ -15,8 +15,9 @@ Pass 1 (input) computes ``y`` and the exact row maximum while the row is written
 FIFO; pass 2 reads the finished row back, computes ``P = 2**-frac(M - y)`` and the exact
 row sum; a restoring divider (:class:`~attnkit.hdl.reciprocal.Reciprocal`) computes one
 reciprocal per row while pass 2 already streams the next row; pass 3 normalises. The two
-row FIFOs (depth ``l_max`` plus slack) hold row ``i`` while row ``i + 1`` streams in: this
-is the double buffering. Three passes instead of an online (Softermax) max+sum keeps the
+row buffers (``l_max`` plus a small slack, circular, in EBR with the output register in
+use: :class:`~attnkit.hdl.ebr.RegisteredRAM`) hold row ``i`` while row ``i + 1`` streams in:
+this is the double buffering; credit counters make overwriting unread entries impossible. Three passes instead of an online (Softermax) max+sum keeps the
 sum loop a plain adder (no barrel shift in a 1-cycle loop) and makes the sum order
 independent, at the price of one more row of latency and a second row buffer.
 """
@@ -29,6 +30,7 @@ from amaranth.lib.wiring import In, Out
 from ..golden.quant import REQUANT_MAX_SHIFT, REQUANT_MULT_BITS
 from ..golden.softmax import LOG2E_Q, N_CLAMP, R_BITS, SoftmaxConfig, Y_FRAC
 from .dsp import MULT18_LATENCY, Mult18
+from .ebr import RAM_READ_LATENCY, RegisteredRAM
 from .exp2 import Exp2Frac
 from .reciprocal import Reciprocal
 
@@ -54,6 +56,65 @@ def softmax_in_layout(logit_width: int) -> data.StructLayout:
 def softmax_out_layout(out_width: int) -> data.StructLayout:
     """Output payload: ``prob`` (unsigned code), ``last``, ``all_masked`` (row flag)."""
     return data.StructLayout({"prob": unsigned(out_width), "last": 1, "all_masked": 1})
+
+
+class _RowBuffer:
+    """``width`` x ``depth`` RAM from side-by-side :class:`RegisteredRAM` slices (<= 9 bits
+    each, EBR output register in use on ECP5); read data ``RAM_READ_LATENCY`` cycles after
+    the address, plus a write pointer and a read pointer that wrap at ``depth``. The RAM
+    reads every cycle (its read enable is tied high, off the critical path); ``r_en`` only
+    advances the read pointer."""
+
+    def __init__(self, m, name, width, depth, impl):
+        self.w_en, self.r_en = Signal(name=f"{name}_w_en"), Signal(name=f"{name}_r_en")
+        self.w_data = Signal(width, name=f"{name}_w_data")
+        self.r_data = Signal(width, name=f"{name}_r_data")
+        self.w_ptr = Signal(range(depth), name=f"{name}_w_ptr")
+        self.r_ptr = Signal(range(depth), name=f"{name}_r_ptr")
+        for i, lo in enumerate(range(0, width, 9)):
+            hi = min(width, lo + 9)
+            ram = RegisteredRAM(hi - lo, depth, impl=impl)
+            m.submodules[f"{name}{i}"] = ram
+            m.d.comb += [ram.w_en.eq(self.w_en), ram.w_addr.eq(self.w_ptr),
+                         ram.w_data.eq(self.w_data[lo:hi]), ram.r_en.eq(1),
+                         ram.r_addr.eq(self.r_ptr), self.r_data[lo:hi].eq(ram.r_data)]
+        for ptr, en in ((self.w_ptr, self.w_en), (self.r_ptr, self.r_en)):
+            with m.If(en):
+                m.d.sync += ptr.eq(Mux(ptr == depth - 1, 0, ptr + 1))
+
+
+def _row_walker(m, issue, last, head, l_max, name):
+    """Position within the row at the head of a row queue, without a wide compare on the
+    issue path: ``last`` = ``head.single`` on a row's first element, else a registered
+    "remaining == 0" flag. Drives ``last`` (comb); returns the "at row start" register."""
+    start = Signal(init=1, name=f"{name}_start")
+    rem = Signal(range(l_max), name=f"{name}_rem")
+    rem_zero = Signal(name=f"{name}_rem_zero")
+    m.d.comb += last.eq(Mux(start, head.single, rem_zero))
+    with m.If(issue):
+        m.d.sync += start.eq(last)
+        with m.If(start):
+            m.d.sync += [rem.eq(head.last_idx - 1), rem_zero.eq(head.last_idx == 1)]
+        with m.Else():
+            m.d.sync += [rem.eq(rem - 1), rem_zero.eq(rem == 1)]
+    return start
+
+
+def _shift_right_2(m, value, amount, big, name):
+    """``value >> amount`` (0 when ``big``, which the caller sets exactly when
+    ``amount >= len(value)``, from a register) in two register stages: first by the
+    multiple-of-8 part of ``amount``, then by its low three bits. Latency 2."""
+    w = len(value)
+    hi = Signal(w, name=f"{name}_hi")
+    lo = Signal(3, name=f"{name}_lo")
+    out = Signal(w, name=name)
+    coarse = amount[3:]
+    with m.If(big):
+        m.d.sync += hi.eq(0)
+    with m.Else():
+        m.d.sync += hi.eq(value >> (coarse * 8)[:max(w.bit_length(), 1)])
+    m.d.sync += [lo.eq(amount[:3]), out.eq(hi >> lo)]
+    return out
 
 
 def _delay(m, sig, n, name):
@@ -88,13 +149,13 @@ class Softmax(wiring.Component):
       ``L >= divider_interval`` (28): the per-row divider
       (:class:`~attnkit.hdl.reciprocal.Reciprocal`, 27 cycles for sum widths > 32 bits) limits
       shorter rows to one row per ``divider_interval`` cycles.
-    * ``input_latency``: 5 cycles (10 with ``score_requant``) from the input handshake to
+    * ``input_latency``: 5 cycles (11 with ``score_requant``) from the input handshake to
       the row buffer.
-    * A row's first output leaves ``2 * L + row_latency`` cycles after its first input was
-      accepted (``L = 1``; one cycle less for ``L >= 2``): the row is read twice (sum pass,
-      normalisation pass). ``row_latency`` = 53 for the default configuration (linear
-      interpolation, exponent latency 7); 48 for a plain table, 61 for a cubic polynomial;
-      +5 with ``score_requant``. It is an attribute, and the tests assert it.
+    * A row's first output leaves exactly ``2 * L + row_latency`` cycles after its first
+      input was accepted: the row is read twice (sum pass, normalisation pass).
+      ``row_latency`` = 59 for the default configuration (linear interpolation, exponent
+      latency 7); 54 for a plain table, 67 for a cubic polynomial; +6 with
+      ``score_requant``. It is an attribute, and the tests assert it.
     * ``N`` rows of length ``L >= divider_interval`` stream through in at most
       ``N * L + 2 * L + row_latency`` cycles from the first input to the last output; the
       input never stalls and the output never gaps (``N * L`` cycles from first to last
@@ -164,17 +225,16 @@ class Softmax(wiring.Component):
         l_max = self.l_max
         cfg = self.cfg
         self.in_width = 32 if score_requant is not None else cfg.in_fmt.width
-        self.input_latency = 2 + MULT18_LATENCY + (2 + MULT18_LATENCY if score_requant else 0)
-        # pass 2 issue -> q2 push: B1, B2, exp, S1 (t), S2 (sigma), S3 (sum)
-        p2 = 2 + self._exp.latency + 3
+        self.input_latency = 2 + MULT18_LATENCY + (3 + MULT18_LATENCY if score_requant else 0)
+        # pass 2 issue -> q2 push: RAM read, B1, B2, exp, S1 (t, 2 cycles), S2 (sigma), S3
+        p2 = RAM_READ_LATENCY + 2 + self._exp.latency + 4
         # q2 -> divider start (1), divider, q3 push (comb at done) visible next cycle (1)
         self._p2_to_p3 = p2 + 1 + self._div.latency + 1
-        # pass 3 issue -> out FIFO write: C1, MULT, t, rounded; out FIFO -> valid: 2
-        p3 = 1 + MULT18_LATENCY + 2 + 2
+        # pass 3 issue -> out FIFO write: RAM read, C1, C2, MULT, t, rounded; FIFO -> valid
+        p3 = RAM_READ_LATENCY + 2 + (MULT18_LATENCY - 1) + 3 + 2
         self.divider_interval = self._div.latency + 1
         self.min_full_rate_len = self.divider_interval
-        # first accept -> first output: 2L + row_latency for L = 1, one cycle less for L >= 2
-        # (the x FIFO's output register is then already loaded); asserted in the tests
+        # first accept -> first output is exactly 2L + row_latency (asserted in the tests)
         self.row_latency = self.input_latency + self._p2_to_p3 + p3 - 1
         self._cap1 = l_max + self.input_latency + 8
         self._cap2 = l_max + self._p2_to_p3 + 8
@@ -192,16 +252,16 @@ class Softmax(wiring.Component):
         m.submodules.div = div = self._div
 
         xl = data.StructLayout({"y": signed(yw), "mask": 1})
-        m1l = data.StructLayout({"M": signed(yw), "last_idx": len_shape, "any": 1})
+        m1l = data.StructLayout({"M": signed(yw), "last_idx": len_shape, "single": 1, "any": 1})
         el = data.StructLayout({"P": unsigned(e + 1), "n": range(N_CLAMP + 1), "mask": 1})
         m2l = data.StructLayout({"s": unsigned(sw), "last_idx": len_shape, "any": 1})
         m3l = data.StructLayout({"r": unsigned(R_BITS + 2), "z": range(sw + 1),
-                                 "last_idx": len_shape, "any": 1})
+                                 "last_idx": len_shape, "single": 1, "any": 1})
         ol = softmax_out_layout(cfg.out_fmt.width)
 
-        m.submodules.xfifo = xfifo = SyncFIFOBuffered(width=xl.size, depth=self._cap1)
+        xfifo = _RowBuffer(m, "xbuf", xl.size, self._cap1, self._dsp)
         m.submodules.meta1 = meta1 = SyncFIFO(width=m1l.size, depth=q)
-        m.submodules.efifo = efifo = SyncFIFOBuffered(width=el.size, depth=self._cap2)
+        efifo = _RowBuffer(m, "ebuf", el.size, self._cap2, self._dsp)
         m.submodules.q2 = q2 = SyncFIFO(width=m2l.size, depth=q)
         m.submodules.q3 = q3 = SyncFIFO(width=m3l.size, depth=q)
         m.submodules.ofifo = ofifo = SyncFIFOBuffered(width=ol.size, depth=OUT_QUEUE)
@@ -210,7 +270,12 @@ class Softmax(wiring.Component):
         res1 = Signal(range(self._cap1 + 1))     # accepted, not yet read by pass 2
         rows1 = Signal(range(q + 1))             # rows whose last was accepted, meta not popped
         cnt1 = Signal(range(self.l_max))
-        m.d.comb += self.i_stream.ready.eq((res1 < self._cap1) & (rows1 < q))
+        room1_res = Signal(init=1)
+        room1_rows = Signal(init=1)
+        room2_res = Signal(init=1)
+        room2_rows = Signal(init=1)
+        room3 = Signal(init=1)
+        m.d.comb += self.i_stream.ready.eq(room1_res & room1_rows)
         accept = Signal()
         m.d.comb += accept.eq(self.i_stream.valid & self.i_stream.ready)
         last_eff = Signal()
@@ -232,7 +297,8 @@ class Softmax(wiring.Component):
                          rq_hi.a.eq(logit0[17:32].as_signed()), rq_hi.b.eq(mult)]
             prod = Signal(signed(32 + REQUANT_MULT_BITS + 1))
             m.d.sync += prod.eq((rq_hi.p << 17) + rq_lo.p)
-            rounded = (prod + ((1 << (shift - 1)) if shift else 0)) >> shift
+            rounded = Signal(signed(32 + REQUANT_MULT_BITS + 1))
+            m.d.sync += rounded.eq((prod + ((1 << (shift - 1)) if shift else 0)) >> shift)
             xmax = cfg.in_fmt.max_int
             x = Signal(signed(cfg.in_fmt.width))
             with m.If(rounded > xmax):
@@ -241,7 +307,7 @@ class Softmax(wiring.Component):
                 m.d.sync += x.eq(-xmax)
             with m.Else():
                 m.d.sync += x.eq(rounded)
-            sbx = _delay(m, sb0, MULT18_LATENCY + 2, "sbrq")
+            sbx = _delay(m, sb0, MULT18_LATENCY + 3, "sbrq")
         else:
             x = logit0
             sbx = sb0
@@ -265,40 +331,47 @@ class Softmax(wiring.Component):
         len_new = len1 + 1
         wx = data.View(xl, xfifo.w_data)
         wm1 = data.View(m1l, meta1.w_data)
-        m.d.comb += [xfifo.w_en.eq(sby.valid), wx.y.eq(y), wx.mask.eq(sby.mask),
-                     wm1.M.eq(mx_new), wm1.last_idx.eq(len1), wm1.any.eq(any_new),
-                     meta1.w_en.eq(sby.valid & sby.last)]
+        m.d.comb += [xfifo.w_en.eq(sby.valid), wx.y.eq(y), wx.mask.eq(sby.mask)]
+        # the row's meta entry is pushed one cycle after its last element, from registers
+        push1 = Signal()
+        p_any = Signal()
+        p_last_idx = Signal(len_shape)
+        m.d.sync += push1.eq(sby.valid & sby.last)
         with m.If(sby.valid):
             m.d.sync += mx.eq(mx_new)
             with m.If(sby.last):
-                m.d.sync += [anyr.eq(0), len1.eq(0)]
+                m.d.sync += [anyr.eq(0), len1.eq(0), p_any.eq(any_new), p_last_idx.eq(len1)]
             with m.Else():
                 m.d.sync += [anyr.eq(any_new), len1.eq(len_new)]
+        m.d.comb += [meta1.w_en.eq(push1), wm1.M.eq(mx), wm1.last_idx.eq(p_last_idx),
+                     wm1.single.eq(p_last_idx == 0), wm1.any.eq(p_any)]
 
         # ---------------------------------------------------------------- pass 2: exp + sum
         res2 = Signal(range(self._cap2 + 1))
         rows2 = Signal(range(q + 1))
-        idx2 = Signal(range(self.l_max))
         h1 = data.View(m1l, meta1.r_data)
         rx = data.View(xl, xfifo.r_data)
         issue2 = Signal()
         last2 = Signal()
+        start2 = _row_walker(m, issue2, last2, h1, self.l_max, "p2")
         m.d.comb += [
-            issue2.eq(xfifo.r_rdy & meta1.r_rdy & (res2 < self._cap2)
-                      & ((idx2 != 0) | (rows2 < q))),
-            last2.eq(idx2 == h1.last_idx),
+            issue2.eq(meta1.r_rdy & room2_res & (~start2 | room2_rows)),
             xfifo.r_en.eq(issue2),
             meta1.r_en.eq(issue2 & last2),
         ]
-        with m.If(issue2):
-            m.d.sync += idx2.eq(Mux(last2, 0, idx2 + 1))
 
-        b1l = data.StructLayout({"valid": 1, "mask": 1, "last": 1, "any": 1, "last_idx": len_shape})
+        b1l = data.StructLayout({"valid": 1, "mask": 1, "last": 1, "any": 1,
+                                 "last_idx": len_shape})
+        # the row's fields travel with the read while the RAM answers
+        b0l = data.StructLayout({"b": b1l, "M": signed(yw)})
+        b0 = Signal(b0l)
+        m.d.comb += [b0.b.valid.eq(issue2), b0.b.last.eq(last2), b0.b.any.eq(h1.any),
+                     b0.b.last_idx.eq(h1.last_idx), b0.M.eq(h1.M)]
+        b0d = _delay(m, b0, RAM_READ_LATENCY, "b0")
         b1 = Signal(b1l)
         y1 = Signal(signed(yw))
         m1 = Signal(signed(yw))
-        m.d.sync += [b1.valid.eq(issue2), b1.mask.eq(rx.mask), b1.last.eq(last2),
-                     b1.any.eq(h1.any), b1.last_idx.eq(h1.last_idx), y1.eq(rx.y), m1.eq(h1.M)]
+        m.d.sync += [b1.eq(b0d.b), b1.mask.eq(rx.mask), y1.eq(rx.y), m1.eq(b0d.M)]
         b2 = Signal(b1l)
         d2 = Signal(signed(yw + 1))
         m.d.sync += [b2.eq(b1), d2.eq(m1 - y1)]
@@ -310,18 +383,19 @@ class Softmax(wiring.Component):
         with m.Else():
             m.d.comb += n2.eq(d2 >> Y_FRAC)
         m.d.comb += exp.f.eq(d2[:Y_FRAC])
-        sel = data.StructLayout({"b": b1l, "n": range(N_CLAMP + 1)})
+        sel = data.StructLayout({"b": b1l, "n": range(N_CLAMP + 1), "nbig": 1})
         sb2 = Signal(sel)
-        m.d.comb += [sb2.b.eq(b2), sb2.n.eq(n2)]
+        m.d.comb += [sb2.b.eq(b2), sb2.n.eq(n2), sb2.nbig.eq(n2 >= e + g + 2)]
         sbe = _delay(m, sb2, exp.latency, "sbe")
         P = exp.p
         # e FIFO write and sigma, first half: t = (P << (G+1)) >> n
         we = data.View(el, efifo.w_data)
         m.d.comb += [efifo.w_en.eq(sbe.b.valid), we.P.eq(P), we.n.eq(sbe.n),
                      we.mask.eq(sbe.b.mask)]
-        t1 = Signal(unsigned(e + 1 + g + 1))
-        sb3 = Signal(b1l)
-        m.d.sync += [t1.eq((P << (g + 1)) >> sbe.n), sb3.eq(sbe.b)]
+        pg = Signal(unsigned(e + 1 + g + 1))
+        m.d.comb += pg.eq(P << (g + 1))
+        t1 = _shift_right_2(m, pg, sbe.n, sbe.nbig, "t1")
+        sb3 = _delay(m, sbe.b, 2, "sb3")
         sigma = Signal(unsigned(e + g + 2))
         sb4 = Signal(b1l)
         m.d.sync += [sigma.eq(Mux(sb3.mask, 0, (t1 + 1) >> 1)), sb4.eq(sb3)]
@@ -346,52 +420,53 @@ class Softmax(wiring.Component):
             m.d.sync += [d_any.eq(hq2.any), d_len.eq(hq2.last_idx)]
         wq3 = data.View(m3l, q3.w_data)
         m.d.comb += [q3.w_en.eq(div.done), wq3.r.eq(div.r), wq3.z.eq(div.z),
-                     wq3.any.eq(d_any), wq3.last_idx.eq(d_len)]
+                     wq3.any.eq(d_any), wq3.last_idx.eq(d_len), wq3.single.eq(d_len == 0)]
 
         # ---------------------------------------------------------------- pass 3: normalise
         res3 = Signal(range(OUT_QUEUE + 1))
-        idx3 = Signal(range(self.l_max))
         h3 = data.View(m3l, q3.r_data)
         re = data.View(el, efifo.r_data)
         issue3 = Signal()
         last3 = Signal()
         m.d.comb += [
-            issue3.eq(efifo.r_rdy & q3.r_rdy & (res3 < OUT_QUEUE)),
-            last3.eq(idx3 == h3.last_idx),
+            issue3.eq(q3.r_rdy & room3),
             efifo.r_en.eq(issue3),
             q3.r_en.eq(issue3 & last3),
         ]
-        with m.If(issue3):
-            m.d.sync += idx3.eq(Mux(last3, 0, idx3 + 1))
+        _row_walker(m, issue3, last3, h3, self.l_max, "p3")
 
         kconst = R_BITS - 1 - g - of
+        prod_w = e + 1 + R_BITS + 2
         shw = range(sw + N_CLAMP + R_BITS + 2)
         # C1: BRAM/queue outputs straight into registers (the EBR output has a long
         # clock-to-out); C2: shift amount and zero flag; then align with the multiplier.
         r1l = data.StructLayout({"valid": 1, "mask": 1, "last": 1, "any": 1,
                                  "n": range(N_CLAMP + 1), "z": range(sw + 1)})
+        c0 = Signal(r1l)
+        r0 = Signal(unsigned(R_BITS + 2))
+        m.d.comb += [c0.valid.eq(issue3), c0.last.eq(last3), c0.any.eq(h3.any), c0.z.eq(h3.z),
+                     r0.eq(h3.r)]
+        c0d = _delay(m, c0, RAM_READ_LATENCY, "c0")
+        r0d = _delay(m, r0, RAM_READ_LATENCY, "r0")
         c1r = Signal(r1l)
         p1 = Signal(unsigned(e + 1))
         r1 = Signal(unsigned(R_BITS + 2))
-        m.d.sync += [c1r.valid.eq(issue3), c1r.mask.eq(re.mask), c1r.last.eq(last3),
-                     c1r.any.eq(h3.any), c1r.n.eq(re.n), c1r.z.eq(h3.z),
-                     p1.eq(re.P), r1.eq(h3.r)]
-        c1l = data.StructLayout({"valid": 1, "zero": 1, "last": 1, "flag": 1, "sh1": shw})
+        m.d.sync += [c1r.eq(c0d), c1r.mask.eq(re.mask), c1r.n.eq(re.n), p1.eq(re.P),
+                     r1.eq(r0d)]
+        c1l = data.StructLayout({"valid": 1, "zero": 1, "last": 1, "flag": 1, "sh1": shw,
+                                 "big": 1})
         c1 = Signal(c1l)
         m.d.sync += [c1.valid.eq(c1r.valid), c1.zero.eq(c1r.mask | ~c1r.any),
                      c1.last.eq(c1r.last), c1.flag.eq(~c1r.any),
-                     c1.sh1.eq(c1r.z + c1r.n + kconst)]
+                     c1.sh1.eq(c1r.z + c1r.n + kconst),
+                     c1.big.eq(c1r.z + c1r.n + kconst >= prod_w)]
         m.submodules.norm = nmul = Mult18(self._dsp)
         m.d.comb += [nmul.a.eq(p1), nmul.b.eq(r1)]
         c4 = _delay(m, c1, MULT18_LATENCY - 1, "c")
-        prod_w = e + 1 + R_BITS + 2
-        t4 = Signal(unsigned(prod_w))
-        c5 = Signal(c1l)
-        with m.If(c4.sh1 >= prod_w):
-            m.d.sync += t4.eq(0)
-        with m.Else():
-            m.d.sync += t4.eq(nmul.p[:prod_w] >> c4.sh1[:prod_w.bit_length()])
-        m.d.sync += c5.eq(c4)
+        pm = Signal(unsigned(prod_w))
+        m.d.comb += pm.eq(nmul.p[:prod_w])
+        t4 = _shift_right_2(m, pm, c4.sh1, c4.big, "t4")
+        c5 = _delay(m, c4, 2, "c5")
         pr = Signal(unsigned(prod_w))
         c6 = Signal(c1l)
         m.d.sync += [pr.eq((t4 + 1) >> 1), c6.eq(c5)]
@@ -412,13 +487,25 @@ class Softmax(wiring.Component):
         o_xfer = self.o_stream.valid & self.o_stream.ready
 
         # ---------------------------------------------------------------- credit counters
-        m.d.sync += [
-            res1.eq(res1 + accept - issue2),
-            rows1.eq(rows1 + (accept & last_eff) - (issue2 & last2)),
-            res2.eq(res2 + issue2 - issue3),
-            rows2.eq(rows2 + (issue2 & (idx2 == 0)) - (issue3 & last3)),
-            res3.eq(res3 + issue3 - o_xfer),
-        ]
+        # Each counter's "room" flag is a register computed from the counter's next value,
+        # so no compare sits between a counter and the handshakes/read enables.
+        updates = (
+            (res1, accept, issue2, room1_res, self._cap1),
+            (rows1, accept & last_eff, issue2 & last2, room1_rows, q),
+            (res2, issue2, issue3, room2_res, self._cap2),
+            (rows2, issue2 & start2, issue3 & last3, room2_rows, q),
+            (res3, issue3, o_xfer, room3, OUT_QUEUE),
+        )
+        for cnt, inc, dec, room, cap in updates:
+            # inc/dec are single bits: precompute both candidates from the register alone,
+            # the late handshake signals only drive a final 2:1 choice.
+            up = Signal(name=f"{cnt.name}_up")
+            down = Signal(name=f"{cnt.name}_down")
+            m.d.comb += [up.eq(inc & ~dec), down.eq(dec & ~inc)]
+            with m.If(up):
+                m.d.sync += [cnt.eq(cnt + 1), room.eq(cnt < cap - 1)]
+            with m.Elif(down):
+                m.d.sync += [cnt.eq(cnt - 1), room.eq(1)]
         return m
 
 
