@@ -60,7 +60,7 @@ from .softmax import SoftmaxConfig, exp2_coefficients, softmax_fixed
 __all__ = ["MODES", "Selection", "ENGINE_SOFTMAX", "EngineResult", "engine",
            "attention_float", "QuantHead", "quantize_head", "prefill_rows", "topk_keep",
            "predicted_scores", "D_MAX", "cycle_estimate", "relative_l2", "cosine",
-           "RATIOS", "report_selections", "accuracy_report"]
+           "RATIOS", "report_selections", "accuracy_report", "random_case", "selection_suite"]
 
 MODES = ("dense", "causal", "window", "global_window", "block", "topk", "predict")
 #: Largest head dimension.
@@ -468,3 +468,42 @@ def accuracy_report(heads, ratios=RATIOS, progress=None) -> dict:
             "quantization": "int8 symmetric per tensor for q, K, V; o int8 with o_scale "
                             "calibrated as max|float dense output|/127 per head",
             "results": results}
+
+
+# Test vectors shared by the simulator and cocotb tests ---------------------------------
+
+def random_case(seed: int, T: int, d: int):
+    """Seeded int8 ``q (T, d)``, ``K``, ``V`` and requantization parameters for tests.
+
+    Even seeds copy ``K[1]`` to ``K[T // 2]`` (exact top-k ties). The score scale keeps the
+    logits mostly within a few units (a non-degenerate softmax); the output scale keeps
+    most outputs unsaturated.
+    """
+    rng = np.random.default_rng(seed)
+    K = rng.integers(-128, 128, (T, d))
+    V = rng.integers(-128, 128, (T, d))
+    q = rng.integers(-128, 128, (T, d))
+    if seed % 2 == 0 and T > 2:
+        K[T // 2] = K[1]
+    rq = dict(score_mult=int(rng.integers(1 << 15, 1 << 16)),
+              score_shift=int(21 + seed % 3 + (d // 16).bit_length()),
+              out_mult=int(rng.integers(1 << 15, 1 << 16)), out_shift=int(30 + seed % 2))
+    return q, K, V, rq
+
+
+def selection_suite(T: int, block: int, seed: int, k_max: int) -> list[Selection]:
+    """One selection of every mode (and causal variants) for hardware tests."""
+    rng = np.random.default_rng(1000 + seed)
+    nb = -(-T // block)
+    bm = rng.random((nb, nb)) < 0.5
+    if nb > 1:
+        bm[1] = False                       # queries in block 1 keep nothing
+    k = min(k_max, 1 + seed % 4)
+    return [Selection("dense"), Selection("causal"),
+            Selection("window", window=3, causal=True), Selection("window", window=5),
+            Selection("global_window", window=3, n_global=2, causal=True),
+            Selection("block", block=block, bitmap=bm),
+            Selection("block", block=block, bitmap=bm, causal=True),
+            Selection("topk", k=k), Selection("topk", k=min(3, k_max), causal=True),
+            Selection("predict", k=min(k_max, 2 + seed % 3)),
+            Selection("predict", k=min(3, k_max), threshold=int(rng.integers(0, 40)))]

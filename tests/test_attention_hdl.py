@@ -8,7 +8,8 @@ cases; row counters; cycle-count bounds. ``simulate_attention`` is also used by
 import numpy as np
 import pytest
 
-from attnkit.golden.attention import Selection, engine, quantize_head
+from attnkit.golden.attention import (Selection, engine, quantize_head, random_case,
+                                      selection_suite)
 from attnkit.golden.minilm import head_qkv
 from attnkit.hdl.attention import AttentionEngine, job_ports, kv_beats, q_beats
 from attnkit.sim.streams import (STALL_CASES, Stalls, run_simulation, stream_get, stream_put,
@@ -70,32 +71,11 @@ def small_engine(**kw):
 
 
 def random_data(seed, T, d):
-    rng = np.random.default_rng(seed)
-    K = rng.integers(-128, 128, (T, d))
-    V = rng.integers(-128, 128, (T, d))
-    q = rng.integers(-128, 128, (T, d))
-    if seed % 2 == 0:                     # exact ties for top-k
-        K[T // 2] = K[1]
-    # scales that keep logits and outputs mostly inside their ranges (a few saturate)
-    rq = dict(score_mult=int(rng.integers(1 << 15, 1 << 16)),
-              score_shift=int(21 + seed % 3 + (d // 16).bit_length()),
-              out_mult=int(rng.integers(1 << 15, 1 << 16)), out_shift=int(30 + seed % 2))
-    return q, K, V, rq
+    return random_case(seed, T, d)
 
 
-def all_selections(T, block, seed):
-    rng = np.random.default_rng(1000 + seed)
-    nb = -(-T // block)
-    bm = rng.random((nb, nb)) < 0.5
-    bm[1] = False                          # queries in block 1 keep nothing
-    return [Selection("dense"), Selection("causal"),
-            Selection("window", window=3, causal=True), Selection("window", window=5),
-            Selection("global_window", window=3, n_global=2, causal=True),
-            Selection("block", block=block, bitmap=bm),
-            Selection("block", block=block, bitmap=bm, causal=True),
-            Selection("topk", k=1 + seed % 4), Selection("topk", k=3, causal=True),
-            Selection("predict", k=2 + seed % 3),
-            Selection("predict", k=3, threshold=int(rng.integers(0, 40)))]
+def all_selections(T, block, seed, k_max=4):
+    return selection_suite(T, block, seed, k_max)
 
 
 @pytest.mark.parametrize("p", STALL_CASES)
