@@ -39,6 +39,10 @@ class Design:
     ops_per_cycle : callable
         ``ops_per_cycle(params: dict) -> int``: operations per cycle, 2 per MAC.
     description : str
+    board_top : callable, optional
+        ``board_top(board: str, clock_mhz: float | None, params: dict) -> Elaboratable``: the
+        design as a board top level (``tools/build.py --board``); ``None`` for cores that
+        are only built out of context.
     """
 
     name: str
@@ -46,6 +50,7 @@ class Design:
     defaults: dict = field(default_factory=dict)
     ops_per_cycle: Callable = None
     description: str = ""
+    board_top: Callable = None
 
     def build(self, params=None):
         """Construct the component with :meth:`resolve_params` applied."""
@@ -133,6 +138,29 @@ register(Design(
     ops_per_cycle=_gemv_ops,
     description="systolic GEMV array (attnkit.hdl.gemv.GemvArray): int8 x int8/int4, "
                 "int32 accumulation",
+))
+
+
+def _accelerator(params):
+    from attnkit.hdl.accelerator import GemvAccelerator
+    return GemvAccelerator(**params)
+
+
+def _accelerator_board(board, clock_mhz, params):
+    from attnkit.boards.top import BoardTop
+    return BoardTop(board, clock_mhz=clock_mhz, **params)
+
+
+register(Design(
+    "accelerator", _accelerator,
+    # Small defaults (a quick 25F build); the full ULX3S-85F build uses --param lanes=128.
+    defaults={"lanes": 8, "weight_bits": 8, "acc_width": 32, "requant": False,
+              "max_n": 1024, "max_m": 1024, "w_words": 256},
+    ops_per_cycle=_gemv_ops,
+    description="host-link accelerator (attnkit.hdl.accelerator.GemvAccelerator: GEMV engine, "
+                "W/x/y memories, registers); with --board: the board top (PLL, UART host "
+                "bridge, LEDs, attnkit.boards.top.BoardTop)",
+    board_top=_accelerator_board,
 ))
 
 

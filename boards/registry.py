@@ -75,6 +75,9 @@ class BoardProfile:
     leds: int                  # status LEDs the top level drives (0 if none is free)
     source: str = "amaranth-boards 0.0.21 platform definition"
     notes: tuple = field(default=())
+    #: openFPGALoader arguments selecting the board/cable (not tried here: no board, and
+    #: openFPGALoader is not installed on the development machine)
+    programmer: tuple = field(default=())
 
     @property
     def device(self) -> ECP5Device:
@@ -125,7 +128,7 @@ def _ulx3s(size):
         memory=MemoryProfile("SDR SDRAM", 32 << 20, 16, 166.0, 1,
                              "ULX3S manual/schematic: 32 MB 16-bit SDR SDRAM "
                              "(IS42S16160/MT48LC16M16 class, -6 grade 166 MHz)"),
-        leds=8)
+        leds=8, programmer=("-b", "ulx3s"))
 
 
 def _orangecrab(size):
@@ -145,7 +148,7 @@ def _orangecrab(size):
         memory=MemoryProfile("DDR3L", mem, 16, 400.0, 2,
                              f"OrangeCrab r0.2 docs: {mem >> 20} MB 16-bit DDR3L; "
                              + _DDR3_ECP5),
-        leds=3)   # one RGB LED
+        leds=3, programmer=("-b", "orangeCrab"))   # one RGB LED; DFU bootloader
 
 
 def _ecpix5(size):
@@ -158,7 +161,7 @@ def _ecpix5(size):
                          note="FT2232H second channel (uart resource 0)", source=_FT2232H[2]),
         memory=MemoryProfile("DDR3", 512 << 20, 16, 400.0, 2,
                              "ECPIX-5 docs: 512 MB 16-bit DDR3 (MT41K256M16); " + _DDR3_ECP5),
-        leds=12)  # four RGB LEDs
+        leds=12, programmer=("-b", "ecpix5"))  # four RGB LEDs
 
 
 BOARDS: dict[str, BoardProfile] = {b.name: b for b in [
@@ -174,7 +177,7 @@ BOARDS: dict[str, BoardProfile] = {b.name: b for b in [
                          note="FT2232H channel B (uart resource 0)", source=_FT2232H[2]),
         memory=MemoryProfile("DDR3", 128 << 20, 16, 400.0, 2,
                              "ECP5 Versa user guide: 1 Gb x16 DDR3; " + _DDR3_ECP5),
-        leds=8),
+        leds=8, programmer=("-c", "ft2232")),
     BoardProfile(
         name="ecp5-5g-evn", title="Lattice ECP5-5G Evaluation Board",
         platform_module="amaranth_boards.ecp5_5g_evn", platform_class="ECP55GEVNPlatform",
@@ -187,7 +190,7 @@ BOARDS: dict[str, BoardProfile] = {b.name: b for b in [
         memory=MemoryProfile("none", 0, 0, 0.0, 1,
                              "ECP5-5G evaluation board user guide: no DRAM (SPI flash only); "
                              "block RAM is the only memory"),
-        leds=8),
+        leds=8, programmer=("-b", "ecp5_evn")),
     BoardProfile(
         name="colorlight-5a75b", title="Colorlight 5A-75B r7.0",
         platform_module="amaranth_boards.colorlight_5a75b_r7_0",
@@ -203,7 +206,7 @@ BOARDS: dict[str, BoardProfile] = {b.name: b for b in [
         memory=MemoryProfile("SDR SDRAM", 4 << 20, 32, 166.0, 1,
                              "2x 1M x 16 SDRAM as one 32-bit bus (M12L16161A-5T or "
                              "W9816G6JH-6, amaranth-boards comment); 166 MHz grade assumed"),
-        leds=0),
+        leds=0, programmer=("-b", "colorlight")),
 ]}
 
 

@@ -32,8 +32,11 @@ a failed build did not reach are ``null``/empty)::
       "logs": {"yosys": "yosys.log", "nextpnr": "nextpnr.log",
                "nextpnr_report": "report_nextpnr.json", "netlist": "top.json",
                "rtlil": "top.il", "lpf": "top.lpf"},  # relative to the report's folder
-      "source": "<where the figures come from>"
-    }
+      "source": "<where the figures come from>",
+      "pll": null | {"f_in_mhz", "f_out_mhz", "f_vco_mhz", "clki_div", "clkfb_div",
+                     "clkop_div"},               # board builds: EHXPLLL, null = board clock
+      "bitstream": null | {"path": "top.bit", "sha256": "<hex>", "bytes": int}
+    }                                               # board builds: ecppack output
 
 Cell types are nextpnr's: ``TRELLIS_COMB`` (LUT4 or half a CCU2C carry cell), ``TRELLIS_FF``,
 ``MULT18X18D``, ``DP16KD`` (18 Kb EBR), ``TRELLIS_IO``, ``TRELLIS_RAMW`` (LUT RAM write port)...
@@ -56,7 +59,7 @@ SCHEMA = "attnkit.build_report/1"
 REPORT_KEYS = ("schema", "status", "error", "design", "params", "mode", "board", "device",
                "utilization", "utilization_stage", "core_utilization", "harness", "clocks",
                "timing_met", "ops_per_cycle", "peak_gops", "seed", "synth_mode", "tools",
-               "elapsed_s", "critical_path", "logs", "source")
+               "elapsed_s", "critical_path", "logs", "source", "pll", "bitstream")
 
 #: The resources a summary shows, with their everyday names.
 KEY_RESOURCES = (("TRELLIS_COMB", "LUT4"), ("TRELLIS_FF", "FF"), ("MULT18X18D", "MULT18X18D"),
@@ -96,6 +99,8 @@ def new_report(*, design, params, mode, device, package, speed, clock_mhz, seed,
         "logs": dict(LOGS),
         "source": "utilisation and Fmax: nextpnr-ecp5 post-route --report JSON; harness "
                   "cells: counted in the Yosys netlist (registers named ooc_ff_*)",
+        "pll": None,
+        "bitstream": None,
     }
 
 
@@ -145,6 +150,13 @@ def render_markdown(report) -> str:
     if report.get("peak_gops") is not None:
         lines.append(f"- Peak: {report['ops_per_cycle']} ops/cycle x achieved Fmax = "
                      f"**{report['peak_gops']:.2f} GOPS**")
+    if report.get("pll"):
+        p = report["pll"]
+        lines.append(f"- PLL: {p['f_in_mhz']:g} MHz / {p['clki_div']} x {p['clkfb_div']} = "
+                     f"{p['f_out_mhz']:g} MHz (VCO {p['f_vco_mhz']:g} MHz)")
+    if report.get("bitstream"):
+        b = report["bitstream"]
+        lines.append(f"- Bitstream: `{b['path']}`, {b['bytes']} bytes, sha256 `{b['sha256']}`")
     lines += ["", "## Clocks", "", "| clock | target MHz | achieved MHz | met |",
               "|---|---|---|---|"]
     for name, c in report["clocks"].items():
@@ -173,8 +185,9 @@ def render_markdown(report) -> str:
 def summary_lines(report, report_path=None) -> list:
     """A one-screen text summary for the command line."""
     dev = report["device"]
+    where = f"{report['board']}: " if report.get("board") else ""
     out = [f"{report['design']} {json.dumps(report['params'], sort_keys=True)}",
-           f"  {report['mode']} on {dev['name']} {dev['package']} -{dev['speed']}, "
+           f"  {report['mode']} on {where}{dev['name']} {dev['package']} -{dev['speed']}, "
            f"seed {report['seed']}: {report['status'].upper()}"]
     for name, c in report["clocks"].items():
         if c["achieved_mhz"] is None:
@@ -190,6 +203,9 @@ def summary_lines(report, report_path=None) -> list:
     if report.get("peak_gops") is not None:
         out.append(f"  peak: {report['ops_per_cycle']} ops/cycle -> "
                    f"{report['peak_gops']:.2f} GOPS at achieved Fmax")
+    if report.get("bitstream"):
+        b = report["bitstream"]
+        out.append(f"  bitstream: {b['path']} ({b['bytes']} bytes) sha256 {b['sha256']}")
     el = report.get("elapsed_s") or {}
     if el:
         out.append("  time: " + ", ".join(f"{k} {v:.1f} s" for k, v in el.items()))

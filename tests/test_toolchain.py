@@ -406,7 +406,7 @@ def test_cli_list_designs():
     done = subprocess.run([sys.executable, str(BUILD_PY), "--list-designs"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("gemv: ")
+    assert "\ngemv: " in "\n" + done.stdout          # one line per design, sorted by name
     assert "defaults: lanes=8" in done.stdout
 
 
