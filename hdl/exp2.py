@@ -4,7 +4,7 @@ The arithmetic is step 3 of :mod:`attnkit.golden.softmax` (``exp2_frac``), bit f
 coefficient ROM is :func:`attnkit.golden.softmax.exp2_coefficients`.
 """
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -105,13 +105,11 @@ class Exp2Frac(wiring.Component):
             a_next = Signal(signed(self._aw + 1), name=f"a_{j}")
             m.d.sync += a_next.eq(acc)
             if j == 0:
-                clamped = Signal(signed(self._aw + 1), name="a_clamp")
-                with m.If(a_next < 0):
-                    m.d.sync += clamped.eq(0)
-                with m.Elif(a_next > (1 << e)):
-                    m.d.sync += clamped.eq(1 << e)
-                with m.Else():
-                    m.d.sync += clamped.eq(a_next)
+                clamped = Signal(unsigned(e + 1), name="a_clamp")
+                # explicit flags (sign bit; "above 2**E" from bit groups) keep this shallow
+                neg = a_next[-1]
+                over = ~neg & ((a_next[e + 1:] != 0) | (a_next[e] & (a_next[:e] != 0)))
+                m.d.sync += clamped.eq(Mux(neg, 0, Mux(over, 1 << e, a_next[:e + 1])))
                 a_next = clamped
             coef_next = Signal(layout, name=f"coef_{j}")
             r_next = Signal(unsigned(rb), name=f"r_{j}")

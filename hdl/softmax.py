@@ -318,15 +318,19 @@ class Softmax(wiring.Component):
         y = Signal(signed(yw))
         m.d.sync += y.eq((lmul.p + ((1 << (fr - 1)) if fr else 0)) >> fr)
         sby = _delay(m, sbx, MULT18_LATENCY + 1, "sby")
+        live_r = _delay(m, sbx.valid & ~sbx.mask, MULT18_LATENCY + 1, "live")
 
         # running max, row length, "any unmasked" flag
         mx = Signal(signed(yw))
         anyr = Signal()
         len1 = Signal(len_shape)
         live = Signal()
-        m.d.comb += live.eq(sby.valid & ~sby.mask)
-        mx_new = Signal(signed(yw))
-        m.d.comb += mx_new.eq(Mux(live & (~anyr | (y > mx)), y, mx))
+        m.d.comb += live.eq(live_r)          # sby.valid & ~sby.mask, from a register
+        gt = Signal()
+        upd = Signal()
+        m.d.comb += [gt.eq(y > mx), upd.eq(live & (~anyr | gt))]
+        with m.If(upd):                          # the compare drives the clock enable only
+            m.d.sync += mx.eq(y)
         any_new = anyr | live
         len_new = len1 + 1
         wx = data.View(xl, xfifo.w_data)
@@ -338,7 +342,6 @@ class Softmax(wiring.Component):
         p_last_idx = Signal(len_shape)
         m.d.sync += push1.eq(sby.valid & sby.last)
         with m.If(sby.valid):
-            m.d.sync += mx.eq(mx_new)
             with m.If(sby.last):
                 m.d.sync += [anyr.eq(0), len1.eq(0), p_any.eq(any_new), p_last_idx.eq(len1)]
             with m.Else():
@@ -458,11 +461,12 @@ class Softmax(wiring.Component):
         c1 = Signal(c1l)
         m.d.sync += [c1.valid.eq(c1r.valid), c1.zero.eq(c1r.mask | ~c1r.any),
                      c1.last.eq(c1r.last), c1.flag.eq(~c1r.any),
-                     c1.sh1.eq(c1r.z + c1r.n + kconst),
-                     c1.big.eq(c1r.z + c1r.n + kconst >= prod_w)]
+                     c1.sh1.eq(c1r.z + c1r.n + kconst)]
+        c1b = Signal(c1l)
+        m.d.sync += [c1b.eq(c1), c1b.big.eq(c1.sh1 >= prod_w)]
         m.submodules.norm = nmul = Mult18(self._dsp)
         m.d.comb += [nmul.a.eq(p1), nmul.b.eq(r1)]
-        c4 = _delay(m, c1, MULT18_LATENCY - 1, "c")
+        c4 = _delay(m, c1b, MULT18_LATENCY - 2, "c")
         pm = Signal(unsigned(prod_w))
         m.d.comb += pm.eq(nmul.p[:prod_w])
         t4 = _shift_right_2(m, pm, c4.sh1, c4.big, "t4")
