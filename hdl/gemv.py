@@ -61,6 +61,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
+from attnkit.golden.params import check_bool, check_choice, check_int
 from attnkit.golden.quant import REQUANT_MULT_BITS
 
 from .dsp import MULT18_LATENCY, Mult18, resolve_impl
@@ -72,14 +73,6 @@ __all__ = ["GemvArray", "MAX_LANES"]
 MAX_LANES = 312
 _INT4_SPLIT = 12          # bit position of the high int4 product inside the packed product
 _REQUANT_LATENCY = MULT18_LATENCY + 4
-
-
-def _check_int(name, value, lo, hi=None):
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, not {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
-        raise ValueError(f"{name} must be {rng}, not {value!r}")
 
 
 class GemvArray(wiring.Component):
@@ -107,16 +100,14 @@ class GemvArray(wiring.Component):
 
     def __init__(self, *, lanes: int = 16, weight_bits: int = 8, acc_width: int = 32,
                  requant: bool = False, max_n: int = 4096, group: int = 8, dsp: str = "auto"):
-        _check_int("lanes", lanes, 1, MAX_LANES)
-        if weight_bits not in (4, 8) or isinstance(weight_bits, bool):
-            raise ValueError(f"weight_bits must be 4 or 8, not {weight_bits!r}")
-        _check_int("acc_width", acc_width, 18, 48)
-        if not isinstance(requant, bool):
-            raise TypeError(f"requant must be a bool, not {requant!r}")
+        check_int("lanes", lanes, 1, MAX_LANES)
+        check_choice("weight_bits", weight_bits, (4, 8))
+        check_int("acc_width", acc_width, 18, 48)
+        check_bool("requant", requant)
         if requant and acc_width > 35:
             raise ValueError(f"acc_width must be <= 35 with requant=True, not {acc_width!r}")
-        _check_int("max_n", max_n, 1, 16384)
-        _check_int("group", group, 1)
+        check_int("max_n", max_n, 1, 16384)
+        check_int("group", group, 1)
         group = min(group, lanes)
         if weight_bits == 4:
             if lanes % 2:

@@ -122,7 +122,7 @@ def test_back_to_back_jobs_keep_full_rate():
 @pytest.mark.parametrize("kwargs, exc, msg", [
     (dict(lanes=0), ValueError, "lanes must be in 1..312, not 0"),
     (dict(lanes=2.5), TypeError, "lanes must be an int, not 2.5"),
-    (dict(weight_bits=6), ValueError, "weight_bits must be 4 or 8, not 6"),
+    (dict(weight_bits=6), ValueError, "weight_bits must be one of (4, 8), not 6"),
     (dict(weight_bits=4, lanes=7), ValueError, "lanes must be even with weight_bits=4, not 7"),
     (dict(weight_bits=4, lanes=8, group=3), ValueError, "group must be even with weight_bits=4, not 3"),
     (dict(acc_width=16), ValueError, "acc_width must be in 18..48, not 16"),
