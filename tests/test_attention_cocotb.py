@@ -33,5 +33,8 @@ def test_attention_verilator(name):
 
 
 @pytest.mark.skipif(not icarus_available(), reason="iverilog not installed")
+@pytest.mark.xfail(strict=True, reason="the Softmax unit inside never emits a row under Icarus "
+                   "(tests/test_softmax_cocotb.py::test_softmax_icarus fails the same way); "
+                   "remove this mark when that is fixed")
 def test_attention_icarus():
     _run("d8_l4", "icarus", range(3))

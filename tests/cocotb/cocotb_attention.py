@@ -77,6 +77,7 @@ async def run_case(dut, eng, K, V, jobs, p, seed):
         for name, val in job_ports(eng, sel, T, pos, **rq).items():
             width = len(getattr(dut, name))
             getattr(dut, name).value = int(val) & ((1 << width) - 1)
+        dut._log.info(f"job {j}: {sel.mode} pos {pos} T {T}")
         await qs.send(q_beats(q, L))
         got = await os_.recv(eng.d)
         await RisingEdge(dut.clk)

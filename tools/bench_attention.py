@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Sparse-attention engine benchmark: simulated cycles and K/V rows read per mode.
+
+Runs :class:`attnkit.hdl.attention.AttentionEngine` in Amaranth's simulator (no stalls) for
+one decode query (position ``T - 1``) of
+
+* a Llama-2-7B-shaped head: ``d = 128``, ``T = 2048``, random int8 data;
+* a real all-MiniLM-L6-v2 head (sentence 4, layer 2, head 5; ``d = 32``, ``T = 111``).
+
+and prints, per mode: cycles (job start to the last output beat), K rows, K high-nibble
+rows (predict), V rows, kept fraction and cycles relative to dense. Every result is checked
+against the golden model (bit-exact output and row counts) before it is printed.
+
+Note: K and V of the Llama-shaped head take ``2 * T * d = 512 KiB``, more than the 468 KiB
+of block RAM of an LFE5U-85F; the simulation does not care, a real build would need
+``t_max * d <= ~200k``.
+
+    python tools/bench_attention.py              # both heads (several minutes)
+    python tools/bench_attention.py --only minilm
+    python tools/bench_attention.py --synth build/attention-85f   # OOC build, LFE5U-85F
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from test_attention_hdl import simulate_attention  # noqa: E402  (shared simulator driver)
+
+from attnkit.golden.attention import Selection, engine, quantize_head  # noqa: E402
+from attnkit.hdl.attention import AttentionEngine  # noqa: E402
+
+
+def selections(T, block, k):
+    nb = -(-T // block)
+    pos = T - 1
+    bm = np.zeros((nb, nb), bool)
+    keep = sorted({0, nb - 1} | set(range(max(0, nb - nb // 8), nb)))[: max(1, nb // 8)]
+    bm[pos // block, keep] = True
+    w = max(1, T // 8)
+    return [("dense", Selection("dense")),
+            ("window T/8", Selection("window", window=w, causal=True)),
+            ("global 4 + window", Selection("global_window", window=w - 4, n_global=4, causal=True)),
+            (f"block {block} (1/8 of blocks)", Selection("block", block=block, bitmap=bm)),
+            (f"topk k={k}", Selection("topk", k=k)),
+            (f"predict k={k}", Selection("predict", k=k))]
+
+
+def run_head(name, q, K, V, rq, lanes, block, k):
+    T, d = K.shape
+    eng = AttentionEngine(d=d, lanes=lanes, t_max=T, k_max=k, block=block)
+    sels = selections(T, block, k)
+    jobs = [(q, sel, T - 1, rq) for _, sel in sels]
+    t0 = time.monotonic()
+    print(f"[{name}] simulating {len(jobs)} jobs (d={d}, T={T}, lanes={lanes}) ...", flush=True)
+    res = simulate_attention(eng, K, V, jobs, deadline=5_000_000)
+    print(f"[{name}] simulated in {time.monotonic() - t0:.0f} s")
+    dense = res[0]["cycles"]
+    print(f"{'mode':28s} {'cycles':>8s} {'K rows':>7s} {'K4 rows':>8s} {'V rows':>7s} "
+          f"{'kept':>6s} {'cyc/dense':>9s}")
+    for (label, sel), (qq, _, pos, _), r in zip(sels, jobs, res):
+        g = engine(qq, K, V, sel, pos, **rq)
+        assert r["o"] == g.o.tolist() and (r["k_rows"], r["k4_rows"], r["v_rows"]) == \
+            (g.k_rows, g.k4_rows, g.v_rows), f"{label}: hardware differs from the golden model"
+        print(f"{label:28s} {r['cycles']:8d} {r['k_rows']:7d} {r['k4_rows']:8d} {r['v_rows']:7d} "
+              f"{r['v_rows'] / T:6.3f} {r['cycles'] / dense:9.3f}")
+    print()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", choices=("llama", "minilm"))
+    ap.add_argument("--lanes", type=int, default=16, help="lanes of the Llama-shaped engine")
+    ap.add_argument("--synth", metavar="OUT_DIR",
+                    help="instead: build the engine with its default parameters out of context "
+                         "on an LFE5U-85F (Yosys + nextpnr) and print resources and Fmax")
+    ap.add_argument("--clock", type=float, default=50.0, help="--synth target clock, MHz")
+    a = ap.parse_args(argv)
+    if a.synth:
+        from attnkit.boards.toolchain import Progress, build_ooc
+        eng = AttentionEngine()
+        params = dict(d=eng.d, lanes=eng.lanes, t_max=eng.t_max, k_max=eng.k_max, block=eng.block)
+        rep = build_ooc(eng, out_dir=a.synth, design="attention", params=params,
+                        device="LFE5U-85F", clock_mhz=a.clock, ops_per_cycle=2 * eng.lanes,
+                        allow_timing_fail=True, progress=Progress())
+        print(json.dumps({k: rep.get(k) for k in ("utilization", "fmax_mhz", "clocks", "device")},
+                         indent=1, default=str))
+        return 0
+    if a.only in (None, "minilm"):
+        from attnkit.golden.minilm import head_qkv
+        hd = head_qkv(4, 2, 5)
+        qh = quantize_head(hd.q, hd.k, hd.v)
+        T = qh.K.shape[0]
+        run_head("MiniLM s4.L2.H5", qh.q[T - 1], qh.K, qh.V, qh.requant, lanes=8, block=8,
+                 k=T // 4)
+    if a.only in (None, "llama"):
+        rng = np.random.default_rng(0)
+        T, d = 2048, 128
+        K, V = rng.integers(-128, 128, (T, d)), rng.integers(-128, 128, (T, d))
+        q = rng.integers(-128, 128, d)
+        rq = dict(score_mult=40000, score_shift=26, out_mult=40000, out_shift=30)
+        run_head("Llama-2-7B-shaped head", q, K, V, rq, lanes=a.lanes, block=64, k=256)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
