@@ -247,6 +247,7 @@ class Board:
         self.clk_hz = clk_hz
         self.timeout = timeout if timeout is not None else transport.timeout
         self.last_counters: Counters | None = None
+        self.last_attention_rows: dict | None = None
         self._info = None
 
     # -- construction ------------------------------------------------------------------------
@@ -261,20 +262,23 @@ class Board:
     def simulate(cls, *, lanes: int = 8, weight_bits: int = 8, requant: bool = False,
                  max_n: int = 64, max_m: int = 32, w_words: int = 256, divisor: int = 4,
                  max_payload: int = 64, clk_hz: float = 100e6, vcd: str | None = None,
-                 timeout_cycles: int = 20000, softmax: dict | None = None) -> "Board":
+                 timeout_cycles: int = 20000, softmax: dict | None = None,
+                 attention: dict | None = None) -> "Board":
         """The accelerator in Amaranth's simulator, driven through its UART pins.
 
         Small memories and a fast UART (``divisor`` cycles per bit) keep it quick: the
         simulator manages a few thousand cycles per second. ``timeout_cycles`` bounds each
         reply in simulated cycles (plus the WAIT budget). ``softmax`` (a dict of
         :class:`~attnkit.hdl.accelerator.SoftmaxEngine` parameters, e.g.
-        ``{"l_max": 16, "depth": 64}``) adds the softmax engine.
+        ``{"l_max": 16, "depth": 64}``) adds the softmax engine, ``attention`` (a dict of
+        :class:`~attnkit.hdl.accelerator.AttentionBlock` parameters) the attention engine.
         """
         from attnkit.hdl.accelerator import AcceleratorSystem
         system = AcceleratorSystem(divisor=divisor, timeout=40 * divisor,
                                    max_payload=max_payload, lanes=lanes,
                                    weight_bits=weight_bits, requant=requant, max_n=max_n,
-                                   max_m=max_m, w_words=w_words, softmax=softmax)
+                                   max_m=max_m, w_words=w_words, softmax=softmax,
+                                   attention=attention)
         transport = SimTransport(system, clk_hz=clk_hz, vcd=vcd)
         return cls(transport, timeout=transport.seconds(timeout_cycles), clk_hz=clk_hz)
 
@@ -471,12 +475,64 @@ class Board:
         flags = (out[..., 2] & 1).astype(bool)
         return p, flags[:, 0]
 
-    def attention(self, q, K, V, *, mode: str = "dense", **kwargs):
-        """Sparse attention on the attention engine (engine 2), when the bitstream has one."""
+    def attention(self, q, K, V, *, mode: str = "dense", pos: int | None = None,
+                  score_mult: int, score_shift: int, out_mult: int, out_shift: int,
+                  selection=None, max_cycles: int = 10_000_000, **selection_args):
+        """One decode query on the attention engine (engine 2); bit-exact with
+        :func:`attnkit.golden.attention.engine`.
+
+        ``q``: (d,) int8 codes; ``K``, ``V``: (T, d) int8 codes, T <= the build's ``t_max``;
+        ``mode`` and ``selection_args`` (``window``, ``n_global``, ``block``, ``bitmap``,
+        ``k``, ``threshold``, ``causal``) build a :class:`attnkit.golden.attention.Selection`,
+        or pass ``selection``; ``pos`` defaults to ``T - 1``; the requantization parameters
+        are the golden model's. Returns ``(o, all_masked)``: (d,) int8 codes and the flag of
+        a query that kept no key. :attr:`last_counters` holds the engine's cycles and
+        ``k_rows``; :attr:`last_attention_rows` the K, K-high-nibble and V row counts.
+        """
+        from types import SimpleNamespace
+        from attnkit.golden.attention import Selection
+        from attnkit.hdl.attention import job_ports
+
         info = self.info()
         if not info["engines"] & (1 << hl.Engine.ATTENTION):
             raise NotImplementedError(
-                "this device has no attention engine (ENGINES register "
-                f"0x{info['engines']:X}); attnkit's attention engine is not integrated into "
-                "the board accelerator yet")
-        raise NotImplementedError("attention engine driver not written yet")
+                f"this device has no attention engine (ENGINES register "
+                f"0x{info['engines']:X}); build it with the attention engine included")
+        base = hl.engine_base(hl.Engine.ATTENTION)
+        A = hl.AttentionReg
+        caps = {name: self.read_reg(base + A[name]) for name in
+                ("D", "LANES", "T_MAX", "K_MAX", "BLOCK", "PRED_WIDTH")}
+        q, K, V = np.asarray(q), np.asarray(K), np.asarray(V)
+        d = caps["D"]
+        if q.shape != (d,) or K.ndim != 2 or K.shape[1] != d or V.shape != K.shape:
+            raise ValueError(f"shapes must be q ({d},), K and V (T, {d}) on this device, not "
+                             f"q {q.shape}, K {K.shape}, V {V.shape}")
+        T = K.shape[0]
+        if not 1 <= T <= caps["T_MAX"]:
+            raise ValueError(f"T must be in 1..{caps['T_MAX']} on this device, not {T}")
+        for name, a in (("q", q), ("K", K), ("V", V)):
+            if a.min() < -128 or a.max() > 127:
+                raise ValueError(f"{name} codes must be int8, not {a.min()}..{a.max()}")
+        sel = selection if selection is not None else Selection(mode=mode, **selection_args)
+        pos = T - 1 if pos is None else int(pos)
+        eng = SimpleNamespace(t_max=caps["T_MAX"], block=caps["BLOCK"], k_max=caps["K_MAX"],
+                              n_blocks=-(-caps["T_MAX"] // caps["BLOCK"]),
+                              pred_width=caps["PRED_WIDTH"])
+        ports = job_ports(eng, sel, T, pos, score_mult=score_mult, score_shift=score_shift,
+                          out_mult=out_mult, out_shift=out_shift)
+
+        def codes(a):
+            return (np.asarray(a, np.int64).reshape(-1) & 0xFF).astype(np.uint8).tobytes()
+
+        self.write(hl.ATT_K, codes(K))
+        self.write(hl.ATT_V, codes(V))
+        self.write(hl.ATT_Q, codes(q))
+        for name, value in ports.items():
+            self.write_reg(base + A[name.upper()], int(value) & 0xFFFFFFFF)
+        self.start(hl.Engine.ATTENTION)
+        self.wait(hl.Engine.ATTENTION, max_cycles=max_cycles)
+        out = np.frombuffer(self.read(hl.ATT_OUT, 2 * d), np.uint8).reshape(d, 2)
+        o = out[:, 0].astype(np.int8).astype(np.int64)
+        self.last_attention_rows = {name.lower(): self.read_reg(base + A[name])
+                                    for name in ("K_ROWS", "K4_ROWS", "V_ROWS")}
+        return o, bool(out[0, 1] & 1)

@@ -70,7 +70,8 @@ Registers are 32-bit little endian words, accessed byte by byte; reads have no s
   output row, sign-extended when requantized).
 * Engine 1 (softmax, optional in a build): registers ``LEN`` (+0x10) and ``NROWS`` (+0x14),
   memories ``SOFTMAX_IN`` (``0x400000``) and ``SOFTMAX_OUT`` (``0x500000``), 4 bytes per
-  element (see the constants). Engine 2 (attention) is a reserved code.
+  element (see the constants). Engine 2 (attention, optional): :class:`AttentionReg`,
+  memories ``ATT_K``/``ATT_V``/``ATT_Q``/``ATT_OUT`` (``0x600000``..``0x7FFFFF``).
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ from enum import IntEnum
 
 __all__ = [
     "SYNC_CMD", "SYNC_REPLY", "VERSION", "ADDR_BYTES", "Cmd", "Status", "Engine", "Reg",
-    "EngineReg", "SoftmaxReg", "MEM_W", "MEM_X", "MEM_Y", "SOFTMAX_IN", "SOFTMAX_OUT", "ID_MAGIC", "crc16", "encode_command",
+    "EngineReg", "SoftmaxReg", "MEM_W", "MEM_X", "MEM_Y", "SOFTMAX_IN", "SOFTMAX_OUT",
+    "AttentionReg", "ATT_K", "ATT_V", "ATT_Q", "ATT_OUT", "ID_MAGIC", "crc16", "encode_command",
     "decode_command", "encode_reply", "decode_reply", "FrameError", "engine_base",
 ]
 
@@ -174,6 +176,45 @@ class SoftmaxReg(IntEnum):
     """Softmax engine parameters inside its register block."""
     LEN = 0x10       # row length L
     NROWS = 0x14     # rows R
+
+
+#: Attention engine (engine 2) memories, byte addressed: ``ATT_K + row*d + i`` and
+#: ``ATT_V + row*d + i`` (int8; a row's ``lanes``-byte word goes to the engine when its last
+#: byte is written), ``ATT_Q + i`` (int8 query), ``ATT_OUT + 2*i`` (byte 0: output int8,
+#: byte 1 bit 0: the query kept no key).
+ATT_K = 0x600000
+ATT_V = 0x680000
+ATT_Q = 0x700000
+ATT_OUT = 0x780000
+
+
+class AttentionReg(IntEnum):
+    """Attention engine registers inside its block (``ROWS`` holds ``k_rows``). The job
+    registers are the ports of :class:`attnkit.hdl.attention.AttentionEngine` (see
+    :func:`attnkit.hdl.attention.job_ports`); the capability registers are read-only."""
+    MODE = 0x10
+    CAUSAL = 0x14
+    T_LEN = 0x18
+    POS = 0x1C
+    WINDOW = 0x20
+    N_GLOBAL = 0x24
+    BLOCK_ROW = 0x28
+    K = 0x2C
+    THRESHOLD = 0x30
+    USE_THRESHOLD = 0x34
+    SCORE_MULT = 0x38
+    SCORE_SHIFT = 0x3C
+    OUT_MULT = 0x40
+    OUT_SHIFT = 0x44
+    K_ROWS = 0x48
+    K4_ROWS = 0x4C
+    V_ROWS = 0x50
+    D = 0x60
+    LANES = 0x64
+    T_MAX = 0x68
+    K_MAX = 0x6C
+    BLOCK = 0x70
+    PRED_WIDTH = 0x74
 
 
 def engine_base(engine: int) -> int:

@@ -24,15 +24,17 @@ from amaranth.utils import ceil_log2, exact_log2
 
 from attnkit.golden import hostlink as hl
 from attnkit.golden.quant import REQUANT_MULT_BITS
+from attnkit.golden.attention import ENGINE_SOFTMAX
 from attnkit.golden.softmax import SoftmaxConfig
 
+from .attention import AttentionEngine
 from .gemv import GemvArray
 from .softmax import Softmax
 from .host_bridge import BusSignature, HostBridge
 from .uart import UARTRx, UARTTx
 
-__all__ = ["GemvAccelerator", "SoftmaxEngine", "AcceleratorSystem", "SOFTMAX_IN",
-           "SOFTMAX_OUT"]
+__all__ = ["GemvAccelerator", "SoftmaxEngine", "AttentionBlock", "AcceleratorSystem",
+           "SOFTMAX_IN", "SOFTMAX_OUT"]
 
 SOFTMAX_IN = hl.SOFTMAX_IN
 SOFTMAX_OUT = hl.SOFTMAX_OUT
@@ -490,28 +492,224 @@ class SoftmaxEngine(wiring.Component):
                     m.d.sync += [busy.eq(0), done.eq(1)]
         return m
 
+class AttentionBlock(wiring.Component):
+    """Attention engine (engine 2) on the bus: K/V/q/output memories, registers, sequencer.
 
-class _BusDecoder(wiring.Component):
-    """Routes the bridge's bus to the softmax engine (its addresses) or to the GEMV side."""
+    Wraps :class:`~attnkit.hdl.attention.AttentionEngine` (one head, decode: one query
+    against a KV cache of up to ``t_max`` rows). The host writes K and V rows at
+    ``hostlink.ATT_K``/``ATT_V`` (``row * d + i``; each ``lanes``-byte word is staged and sent
+    to the engine's K/V block RAM when its last byte arrives, so write whole words), the
+    query at ``ATT_Q``, the job registers (:class:`attnkit.golden.hostlink.AttentionReg`, the
+    engine's configuration ports), then ``START``: the block streams the query into the
+    engine (the job starts with its last beat) and stores the ``d`` outputs at ``ATT_OUT``.
+    ``CYCLES`` is the engine's own job counter; ``ROWS`` its ``k_rows`` (K rows scored);
+    ``K4_ROWS``/``V_ROWS`` the other row counters. Results are bit-exact with
+    :func:`attnkit.golden.attention.engine`.
 
-    def __init__(self):
-        super().__init__({"bus": In(BusSignature), "gemv": Out(BusSignature),
-                          "softmax": Out(BusSignature)})
+    Parameters are :class:`AttentionEngine`'s; ``lanes`` must be a power of two and the
+    block-sparse bitmap row (``ceil(t_max / block)`` bits) at most 32 bits.
+
+    Bus behaviour: 1 wait state, more while the engine takes a K/V word; ``err`` for
+    unmapped offsets, writes to read-only registers, reads of K/V/q, any memory access while
+    busy, K/V words past ``t_max`` rows, and a start while busy or with ``T_LEN`` outside
+    1..``t_max``, ``POS >= T_LEN``, ``K > k_max`` or an unknown ``MODE``.
+    """
+
+    def __init__(self, *, d: int = 16, lanes: int = 4, t_max: int = 16, k_max: int = 8,
+                 block: int = 4, cfg: SoftmaxConfig = ENGINE_SOFTMAX):
+        self._MustUse__silence = True
+        _check_int("lanes", lanes, 1, 128)
+        try:
+            exact_log2(lanes)
+        except ValueError:
+            raise ValueError(f"lanes must be a power of two, not {lanes!r}") from None
+        _check_int("block", block, 1)
+        if -(-t_max // block) > 32:
+            raise ValueError(f"ceil(t_max / block) must be at most 32 (one BLOCK_ROW "
+                             f"register), not {-(-t_max // block)} (t_max={t_max}, "
+                             f"block={block})")
+        self.engine = AttentionEngine(d=d, lanes=lanes, t_max=t_max, k_max=k_max,
+                                      block=block, cfg=cfg)
+        self._MustUse__silence = False
+        self.d, self.lanes, self.t_max, self.k_max, self.block = d, lanes, t_max, k_max, block
+        super().__init__({"bus": In(BusSignature), "busy": Out(1), "done": Out(1)})
+
+    @staticmethod
+    def decodes(addr):
+        base = hl.engine_base(hl.Engine.ATTENTION)
+        return ((addr[8:24] == base >> 8) | (addr[20:24] == hl.ATT_K >> 20) |
+                (addr[20:24] == hl.ATT_Q >> 20))
 
     def elaborate(self, platform):
         m = Module()
-        sel = SoftmaxEngine.decodes(self.bus.addr)
-        for port in (self.gemv, self.softmax):
-            m.d.comb += [port.addr.eq(self.bus.addr), port.w_data.eq(self.bus.w_data),
-                         port.we.eq(self.bus.we)]
-        m.d.comb += [self.softmax.cyc.eq(self.bus.cyc & sel),
-                     self.gemv.cyc.eq(self.bus.cyc & ~sel)]
-        with m.If(sel):
-            m.d.comb += [self.bus.ack.eq(self.softmax.ack), self.bus.err.eq(self.softmax.err),
-                         self.bus.r_data.eq(self.softmax.r_data)]
-        with m.Else():
-            m.d.comb += [self.bus.ack.eq(self.gemv.ack), self.bus.err.eq(self.gemv.err),
-                         self.bus.r_data.eq(self.gemv.r_data)]
+        m.submodules.engine = eng = self.engine
+        bus = self.bus
+        A = hl.AttentionReg
+        L, d = self.lanes, self.d
+        lp = exact_log2(L)
+        B = d // L
+
+        m.submodules.qmem = qmem = Memory(shape=8 * L, depth=B, init=[])
+        m.submodules.omem = omem = Memory(shape=16, depth=d, init=[])
+        q_wr = qmem.write_port(granularity=8)
+        q_rd = qmem.read_port(transparent_for=())
+        o_wr = omem.write_port()
+        o_rd = omem.read_port(transparent_for=())
+
+        busy, done = Signal(), Signal()
+        m.d.comb += [self.busy.eq(busy), self.done.eq(done)]
+        rw = {a: Signal(32, name=f"reg_{a.name.lower()}") for a in
+              (A.MODE, A.CAUSAL, A.T_LEN, A.POS, A.WINDOW, A.N_GLOBAL, A.BLOCK_ROW, A.K,
+               A.THRESHOLD, A.USE_THRESHOLD, A.SCORE_MULT, A.SCORE_SHIFT, A.OUT_MULT,
+               A.OUT_SHIFT)}
+        ro = {hl.EngineReg.CTRL: Const(0, 32), hl.EngineReg.STATUS: Cat(busy, done),
+              hl.EngineReg.CYCLES: eng.cycles, hl.EngineReg.ROWS: eng.k_rows,
+              A.K_ROWS: eng.k_rows, A.K4_ROWS: eng.k4_rows, A.V_ROWS: eng.v_rows,
+              A.D: Const(d, 32), A.LANES: Const(L, 32), A.T_MAX: Const(self.t_max, 32),
+              A.K_MAX: Const(self.k_max, 32), A.BLOCK: Const(self.block, 32),
+              A.PRED_WIDTH: Const(eng.pred_width, 32)}
+        for port, a in ((eng.mode, A.MODE), (eng.causal, A.CAUSAL), (eng.t_len, A.T_LEN),
+                        (eng.pos, A.POS), (eng.window, A.WINDOW), (eng.n_global, A.N_GLOBAL),
+                        (eng.block_row, A.BLOCK_ROW), (eng.k, A.K),
+                        (eng.threshold, A.THRESHOLD), (eng.use_threshold, A.USE_THRESHOLD),
+                        (eng.score_mult, A.SCORE_MULT), (eng.score_shift, A.SCORE_SHIFT),
+                        (eng.out_mult, A.OUT_MULT), (eng.out_shift, A.OUT_SHIFT)):
+            m.d.comb += port.eq(rw[a][:len(port)])
+        ok = Signal()
+        m.d.sync += ok.eq((rw[A.T_LEN] != 0) & (rw[A.T_LEN] <= self.t_max) &
+                          (rw[A.POS] < rw[A.T_LEN]) & (rw[A.K] <= self.k_max) &
+                          (rw[A.MODE] <= 5))
+
+        # ---- bus slave ----------------------------------------------------------------------
+        a = bus.addr
+        byte = a[:2]
+        ack, err = Signal(), Signal()
+        kv_valid = Signal()
+        req = Signal()
+        m.d.comb += [req.eq(bus.cyc & ~ack & ~kv_valid), bus.ack.eq(ack), bus.err.eq(err)]
+        m.d.sync += [ack.eq(req), err.eq(0)]
+        in_regs = a[8:24] == hl.engine_base(hl.Engine.ATTENTION) >> 8
+        in_kv = a[20:24] == hl.ATT_K >> 20
+        in_q = (a[20:24] == hl.ATT_Q >> 20) & ~a[19]
+        off = a[:19]
+        word = off >> lp
+        lane = off[:lp] if lp else Const(0, 1)
+        stage = Signal(8 * L)
+        kv = eng.kv_stream
+        reg_q = Signal(8)
+        from_mem = Signal()
+        start = Signal()
+        with m.If(kv_valid & kv.ready):
+            m.d.sync += [kv_valid.eq(0), ack.eq(1)]
+        with m.If(req):
+            m.d.sync += from_mem.eq(0)
+            with m.If(in_regs):
+                with m.Switch(Cat(Const(0, 2), a[2:8])):
+                    for offset, value in {**ro, **rw}.items():
+                        with m.Case(offset):
+                            v = Cat(value, Const(0, 32 - len(value))) if len(value) < 32 \
+                                else value
+                            m.d.sync += reg_q.eq(v.word_select(byte, 8))
+                            with m.If(bus.we):
+                                if offset == hl.EngineReg.CTRL:
+                                    with m.If(bus.w_data[0] & (byte == 0)):
+                                        with m.If(busy | ~ok):
+                                            m.d.sync += err.eq(1)
+                                        with m.Else():
+                                            m.d.comb += start.eq(1)
+                                elif offset in rw:
+                                    with m.Switch(byte):
+                                        for b in range(4):
+                                            with m.Case(b):
+                                                m.d.sync += value[8 * b:8 * b + 8].eq(
+                                                    bus.w_data)
+                                else:
+                                    m.d.sync += err.eq(1)
+                    with m.Default():
+                        m.d.sync += err.eq(1)
+            with m.Elif(in_kv):
+                with m.If(busy | ~bus.we | (word >= self.t_max * B)):
+                    m.d.sync += err.eq(1)
+                with m.Else():
+                    with m.Switch(lane):
+                        for i in range(L):
+                            with m.Case(i):
+                                m.d.sync += stage[8 * i:8 * i + 8].eq(bus.w_data)
+                    with m.If(lane == L - 1):          # word complete: hand it to the engine
+                        m.d.sync += [ack.eq(0), kv_valid.eq(1), kv.payload.sel.eq(a[19]),
+                                     kv.payload.addr.eq(word),
+                                     kv.payload.data.eq(Cat(stage[:8 * (L - 1)], bus.w_data))]
+            with m.Elif(in_q):
+                with m.If(busy | ~bus.we | (off >= d)):
+                    m.d.sync += err.eq(1)
+                with m.Else():
+                    m.d.comb += [q_wr.addr.eq(off >> lp), q_wr.en.eq(Const(1, L) << lane),
+                                 q_wr.data.eq(Cat(*[bus.w_data] * L))]
+            with m.Else():                               # ATT_OUT
+                m.d.sync += from_mem.eq(1)
+                with m.If(busy | bus.we | ((off >> 1) >= d)):
+                    m.d.sync += err.eq(1)
+        m.d.comb += kv.valid.eq(kv_valid)
+        obyte = Signal()
+        with m.If(req):
+            m.d.sync += obyte.eq(a[0])
+        m.d.comb += [o_rd.addr.eq(off >> 1),
+                     bus.r_data.eq(Mux(from_mem, o_rd.data.word_select(obyte, 8), reg_q))]
+
+        # ---- sequencer: query in, outputs out ---------------------------------------------
+        qi = Signal(range(B + 1))
+        q_valid = Signal()
+        q_go = Signal()
+        m.d.comb += [q_go.eq(~q_valid | eng.q_stream.ready), q_rd.addr.eq(qi), q_rd.en.eq(q_go),
+                     eng.q_stream.valid.eq(q_valid), eng.q_stream.payload.eq(q_rd.data)]
+        oc = Signal(range(d + 1))
+        out = eng.o_stream.payload
+        m.d.comb += [eng.o_stream.ready.eq(1), o_wr.addr.eq(oc),
+                     o_wr.data.eq(Cat(out.data, out.all_masked)),
+                     o_wr.en.eq(busy & eng.o_stream.valid)]
+        with m.If(start):
+            m.d.sync += [busy.eq(1), done.eq(0), qi.eq(0), q_valid.eq(0), oc.eq(0)]
+        with m.Elif(busy):
+            with m.If(q_go):
+                m.d.sync += q_valid.eq(qi != B)
+                with m.If(qi != B):
+                    m.d.sync += qi.eq(qi + 1)
+            with m.If(eng.o_stream.valid):
+                m.d.sync += oc.eq(oc + 1)
+                with m.If(out.last):
+                    m.d.sync += [busy.eq(0), done.eq(1)]
+        return m
+
+
+class _BusDecoder(wiring.Component):
+    """Routes the bridge's bus to the optional engines (by their ``decodes``) or, for every
+    other address, to the GEMV side (which also answers the global registers)."""
+
+    def __init__(self, engines):
+        self.engines = engines        # list of engine components with a static `decodes`
+        members = {"bus": In(BusSignature), "gemv": Out(BusSignature)}
+        for i in range(len(engines)):
+            members[f"e{i}"] = Out(BusSignature)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        b = self.bus
+        ports = [getattr(self, f"e{i}") for i in range(len(self.engines))]
+        sels = [type(e).decodes(b.addr) for e in self.engines]
+        for port in [self.gemv, *ports]:
+            m.d.comb += [port.addr.eq(b.addr), port.w_data.eq(b.w_data), port.we.eq(b.we)]
+        none = Const(1, 1)
+        for port, sel in zip(ports, sels):
+            m.d.comb += port.cyc.eq(b.cyc & sel)
+            none = none & ~sel
+        m.d.comb += self.gemv.cyc.eq(b.cyc & none)
+        with m.If(none):
+            m.d.comb += [b.ack.eq(self.gemv.ack), b.err.eq(self.gemv.err),
+                         b.r_data.eq(self.gemv.r_data)]
+        for port, sel in zip(ports, sels):
+            with m.If(sel):
+                m.d.comb += [b.ack.eq(port.ack), b.err.eq(port.err), b.r_data.eq(port.r_data)]
         return m
 
 
@@ -528,6 +726,8 @@ class AcceleratorSystem(wiring.Component):
         Host bridge frame buffer size.
     softmax : dict or None
         :class:`SoftmaxEngine` parameters to include the softmax engine (engine 1).
+    attention : dict or None
+        :class:`AttentionBlock` parameters to include the attention engine (engine 2).
     **accel
         :class:`GemvAccelerator` parameters.
 
@@ -544,7 +744,7 @@ class AcceleratorSystem(wiring.Component):
     """
 
     def __init__(self, *, divisor: int, timeout: int = 1000, max_payload: int = 256,
-                 softmax: dict | None = None, **accel):
+                 softmax: dict | None = None, attention: dict | None = None, **accel):
         self.rx_uart = UARTRx(divisor)
         self.tx_uart = UARTTx(divisor)
         self.bridge = HostBridge(max_payload=max_payload, timeout=timeout)
@@ -553,6 +753,10 @@ class AcceleratorSystem(wiring.Component):
         if softmax is not None:
             self.softmax = SoftmaxEngine(**softmax)
             engines |= 1 << hl.Engine.SOFTMAX
+        self.attention = None
+        if attention is not None:
+            self.attention = AttentionBlock(**attention)
+            engines |= 1 << hl.Engine.ATTENTION
         self.accel = GemvAccelerator(engines=engines, **accel)
         self.divisor = divisor
         super().__init__({
@@ -571,16 +775,19 @@ class AcceleratorSystem(wiring.Component):
         m.submodules.accel = self.accel
         connect(m, self.rx_uart.o_stream, self.bridge.i_stream)
         connect(m, self.bridge.o_stream, self.tx_uart.i_stream)
-        if self.softmax is None:
+        extra = [e for e in (self.softmax, self.attention) if e is not None]
+        if not extra:
             connect(m, self.bridge.bus, self.accel.bus)
         else:
-            m.submodules.decoder = dec = _BusDecoder()
-            m.submodules.softmax = self.softmax
+            m.submodules.decoder = dec = _BusDecoder(extra)
             connect(m, self.bridge.bus, dec.bus)
             connect(m, dec.gemv, self.accel.bus)
-            connect(m, dec.softmax, self.softmax.bus)
-        busy = self.accel.busy | (self.softmax.busy if self.softmax is not None else 0)
-        done = self.accel.done | (self.softmax.done if self.softmax is not None else 0)
+            for i, e in enumerate(extra):
+                m.submodules[f"engine{i}"] = e
+                connect(m, getattr(dec, f"e{i}"), e.bus)
+        busy, done = self.accel.busy, self.accel.done
+        for e in extra:
+            busy, done = busy | e.busy, done | e.done
         m.d.comb += [
             self.rx_uart.rx.eq(self.rx),
             self.tx.eq(self.tx_uart.tx),

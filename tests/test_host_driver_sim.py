@@ -8,6 +8,7 @@ import pytest
 from attnkit.boards.host import Board, DeviceError, LinkTimeout
 from attnkit.golden import hostlink as hl
 from attnkit.golden.gemv import gemv
+from attnkit.golden.attention import Selection, engine
 from attnkit.golden.softmax import SoftmaxConfig, softmax_fixed
 
 S = hl.Status
@@ -95,7 +96,8 @@ def test_driver_checks_and_missing_engine():
         with pytest.raises(ValueError, match="x codes must be int8, not 0..200"):
             acc.gemv(np.zeros((2, 2), int), np.array([0, 200]))
         with pytest.raises(NotImplementedError, match="no attention engine"):
-            acc.attention(np.zeros(4), np.zeros((2, 4)), np.zeros((2, 4)))
+            acc.attention(np.zeros(4), np.zeros((2, 4)), np.zeros((2, 4)), score_mult=1,
+                          score_shift=6, out_mult=1, out_shift=15)
 
 
 def test_softmax_end_to_end():
@@ -125,3 +127,29 @@ def test_softmax_end_to_end():
         # ... and more elements than the input memory holds (64)
         with pytest.raises(DeviceError, match="ERR_BUS to WRITE"):
             acc.softmax(np.zeros((5, 16), int))
+
+
+ATT = {"d": 8, "lanes": 4, "t_max": 8, "k_max": 4, "block": 4}
+RQ = {"score_mult": 1, "score_shift": 6, "out_mult": 1, "out_shift": 15}
+
+
+@pytest.mark.parametrize("mode,args", [("causal", {}), ("topk", {"k": 3})])
+def test_attention_end_to_end(mode, args):
+    rng = np.random.default_rng(21 if mode == "causal" else 22)
+    T, d = 7, ATT["d"]
+    q = rng.integers(-128, 128, size=d)
+    K = rng.integers(-128, 128, size=(T, d))
+    V = rng.integers(-128, 128, size=(T, d))
+    pos = 4
+    with Board.simulate(lanes=4, divisor=4, max_n=16, max_m=16, w_words=16,
+                        attention=ATT) as acc:
+        o, empty = acc.attention(q, K, V, mode=mode, pos=pos, **RQ, **args)
+        want = engine(q, K, V, Selection(mode=mode, **args), pos, **RQ)
+        np.testing.assert_array_equal(o, want.o)
+        assert empty == bool(want.all_masked)
+        rows = acc.last_attention_rows
+        assert (rows["k_rows"], rows["k4_rows"], rows["v_rows"]) == \
+            (int(want.k_rows), int(want.k4_rows), int(want.v_rows))
+        # skipped keys cost no V reads: causal keeps pos + 1 rows, top-k keeps k
+        assert rows["v_rows"] == (pos + 1 if mode == "causal" else args["k"])
+        assert acc.last_counters.cycles > 0
