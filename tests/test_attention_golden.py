@@ -231,3 +231,28 @@ def test_bad_parameters():
     with pytest.raises(ValueError, match="d must be in 1..128, not 130"):
         engine(np.zeros(130, np.int64), np.zeros((2, 130), np.int64), np.zeros((2, 130), np.int64),
                Selection("dense"), 0, **rq)
+
+
+def test_accuracy_tool_writes_json_and_markdown(tmp_path):
+    import json
+    import subprocess
+    import sys
+    js, md = tmp_path / "acc.json", tmp_path / "acc.md"
+    r = subprocess.run([sys.executable, "tools/attention_accuracy.py", "--sentences", "1",
+                        "--ratios", "0.25", "--json", str(js), "--md", str(md)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(js.read_text())
+    assert rep["heads"] == 72 and rep["tokens"] == [10]
+    modes = {(x["mode"], x["keep_ratio"]) for x in rep["results"]}
+    assert modes == {("dense", 1.0), ("causal", 0.5)} | {
+        (m, 0.25) for m in ("window", "global_window", "block", "topk", "predict")}
+    dense = next(x for x in rep["results"] if x["mode"] == "dense")
+    # int8 engine vs float64 on real heads: a few percent, cosine > 0.99 (measured ~2 %)
+    assert dense["rel_l2"]["mean"] < 0.05 and dense["cosine"]["min"] > 0.99
+    topk = next(x for x in rep["results"] if x["mode"] == "topk")
+    assert 0.9 <= topk["recall_true_topk_mean"] <= 1.0
+    assert "| dense | 1 |" in md.read_text()
+    r = subprocess.run([sys.executable, "tools/attention_accuracy.py", "--sentences", "7"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--sentences: 7 is not in 0..4" in r.stderr
