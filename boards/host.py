@@ -82,12 +82,16 @@ def uart_frame_bits(byte: int) -> list[int]:
 # ---------------------------------------------------------------------------- transports
 
 class SerialTransport:
-    """A real serial port (pyserial). Timeouts are wall-clock seconds."""
+    """A real serial port (pyserial). Timeouts are wall-clock seconds.
+
+    ``port`` is a device (``/dev/ttyUSB0``, ``COM3``) or any pyserial URL (``loop://``,
+    ``socket://host:port``, ``rfc2217://...``).
+    """
 
     def __init__(self, port: str, *, baud: int = 1_000_000, timeout: float = 1.0,
                  quiet: float = 0.1):
         import serial  # pyserial; imported here so the simulator needs no serial port support
-        self.port = serial.Serial(port, baudrate=baud, timeout=0.01)
+        self.port = serial.serial_for_url(port, baudrate=baud, timeout=0.01)
         self.timeout = timeout
         self.quiet = quiet
         self.name = f"serial port {port} at {baud} baud"

@@ -153,3 +153,15 @@ def test_attention_end_to_end(mode, args):
         # skipped keys cost no V reads: causal keeps pos + 1 rows, top-k keeps k
         assert rows["v_rows"] == (pos + 1 if mode == "causal" else args["k"])
         assert acc.last_counters.cycles > 0
+
+
+def test_serial_transport_errors_are_clear():
+    # pyserial's loop:// echoes what is sent: the driver sees its own command frame come
+    # back instead of a reply, and says so; with nothing sent, a read times out clearly.
+    from attnkit.boards.host import ProtocolError
+    with Board.open("loop://", baud=115200, timeout=0.2) as acc:
+        with pytest.raises(ProtocolError, match="reply starts with 0xA5, not 0x5A"):
+            acc.ping()
+        with pytest.raises(LinkTimeout, match=r"no reply within 0.05 s on serial port loop:// "
+                                              r"at 115200 baud \(expected 4 bytes, got 0\)"):
+            acc.transport.read(4, 0.05)
