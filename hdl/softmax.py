@@ -149,12 +149,12 @@ class Softmax(wiring.Component):
       ``L >= divider_interval`` (28): the per-row divider
       (:class:`~attnkit.hdl.reciprocal.Reciprocal`, 27 cycles for sum widths > 32 bits) limits
       shorter rows to one row per ``divider_interval`` cycles.
-    * ``input_latency``: 5 cycles (11 with ``score_requant``) from the input handshake to
+    * ``input_latency``: 6 cycles (12 with ``score_requant``) from the input handshake to
       the row buffer.
     * A row's first output leaves exactly ``2 * L + row_latency`` cycles after its first
       input was accepted: the row is read twice (sum pass, normalisation pass).
-      ``row_latency`` = 59 for the default configuration (linear interpolation, exponent
-      latency 7); 54 for a plain table, 67 for a cubic polynomial; +6 with
+      ``row_latency`` = 60 for the default configuration (linear interpolation, exponent
+      latency 7); 55 for a plain table, 68 for a cubic polynomial; +6 with
       ``score_requant``. It is an attribute, and the tests assert it.
     * ``N`` rows of length ``L >= divider_interval`` stream through in at most
       ``N * L + 2 * L + row_latency`` cycles from the first input to the last output; the
@@ -225,7 +225,7 @@ class Softmax(wiring.Component):
         l_max = self.l_max
         cfg = self.cfg
         self.in_width = 32 if score_requant is not None else cfg.in_fmt.width
-        self.input_latency = 2 + MULT18_LATENCY + (3 + MULT18_LATENCY if score_requant else 0)
+        self.input_latency = 3 + MULT18_LATENCY + (3 + MULT18_LATENCY if score_requant else 0)
         # pass 2 issue -> q2 push: RAM read, B1, B2, exp, S1 (t, 2 cycles), S2 (sigma), S3
         p2 = RAM_READ_LATENCY + 2 + self._exp.latency + 4
         # q2 -> divider start (1), divider, q3 push (comb at done) visible next cycle (1)
@@ -315,20 +315,26 @@ class Softmax(wiring.Component):
         m.submodules.log2e = lmul = Mult18(self._dsp)
         m.d.comb += [lmul.a.eq(x), lmul.b.eq(LOG2E_Q)]
         fr = cfg.in_fmt.frac_bits
+        yp = Signal(signed(yw))
+        m.d.sync += yp.eq((lmul.p + ((1 << (fr - 1)) if fr else 0)) >> fr)
+        sbp = _delay(m, sbx, MULT18_LATENCY + 1, "sbp")
+        live_p = _delay(m, sbx.valid & ~sbx.mask, MULT18_LATENCY + 1, "live_p")
+        # stage M: the running max. The compare is looked ahead one stage, so the 1-cycle
+        # loop is only "clock enable = live & (first | gt)":
+        # y_P > max(mx, y_M) == (y_P > mx or mx invalid) and (y_P > y_M or y_M not live).
         y = Signal(signed(yw))
-        m.d.sync += y.eq((lmul.p + ((1 << (fr - 1)) if fr else 0)) >> fr)
-        sby = _delay(m, sbx, MULT18_LATENCY + 1, "sby")
-        live_r = _delay(m, sbx.valid & ~sbx.mask, MULT18_LATENCY + 1, "live")
+        sby = Signal.like(sbp, name="sby")
+        live = Signal()
+        m.d.sync += [y.eq(yp), sby.eq(sbp), live.eq(live_p)]
 
         # running max, row length, "any unmasked" flag
         mx = Signal(signed(yw))
         anyr = Signal()
         len1 = Signal(len_shape)
-        live = Signal()
-        m.d.comb += live.eq(live_r)          # sby.valid & ~sby.mask, from a register
         gt = Signal()
+        m.d.sync += gt.eq((~live | (yp > y)) & (~anyr | (yp > mx)))
         upd = Signal()
-        m.d.comb += [gt.eq(y > mx), upd.eq(live & (~anyr | gt))]
+        m.d.comb += upd.eq(live & (~anyr | gt))
         with m.If(upd):                          # the compare drives the clock enable only
             m.d.sync += mx.eq(y)
         any_new = anyr | live
