@@ -143,6 +143,11 @@ register(Design(
 
 def _accelerator(params):
     from attnkit.hdl.accelerator import GemvAccelerator
+    params = dict(params)
+    if params.pop("softmax") or params.pop("attention"):
+        raise ValueError("softmax/attention engines are only built with --board (the out-of-"
+                         "context build is the GEMV accelerator core); build them alone with "
+                         "--design softmax, or the attention engine's own benchmark")
     return GemvAccelerator(**params)
 
 
@@ -154,12 +159,15 @@ def _accelerator_board(board, clock_mhz, params):
 register(Design(
     "accelerator", _accelerator,
     # Small defaults (a quick 25F build); the full ULX3S-85F build uses --param lanes=128.
+    # softmax/attention add those engines to the board top (attnkit.boards.top.BOARD_*).
     defaults={"lanes": 8, "weight_bits": 8, "acc_width": 32, "requant": False,
-              "max_n": 1024, "max_m": 1024, "w_words": 256},
+              "max_n": 1024, "max_m": 1024, "w_words": 256, "softmax": False,
+              "attention": False},
     ops_per_cycle=_gemv_ops,
     description="host-link accelerator (attnkit.hdl.accelerator.GemvAccelerator: GEMV engine, "
                 "W/x/y memories, registers); with --board: the board top (PLL, UART host "
-                "bridge, LEDs, attnkit.boards.top.BoardTop)",
+                "bridge, LEDs, attnkit.boards.top.BoardTop; softmax=true / attention=true "
+                "add those engines)",
     board_top=_accelerator_board,
 ))
 

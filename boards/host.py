@@ -37,7 +37,7 @@ from attnkit.golden import hostlink as hl
 from attnkit.golden.gemv import weight_beats
 
 __all__ = ["Board", "SerialTransport", "SimTransport", "HostLinkError", "DeviceError",
-           "LinkTimeout", "Counters", "uart_frame_bits"]
+           "LinkTimeout", "ProtocolError", "Counters", "uart_frame_bits"]
 
 
 class HostLinkError(Exception):

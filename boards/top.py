@@ -24,7 +24,11 @@ from attnkit.hdl.uart import baud_divisor
 from .pll import PLLParams, pll_params
 from .registry import BoardProfile, board
 
-__all__ = ["BoardTop", "default_params"]
+__all__ = ["BoardTop", "default_params", "BOARD_SOFTMAX", "BOARD_ATTENTION"]
+
+#: Engine configurations a board top adds with ``softmax=True`` / ``attention=True``.
+BOARD_SOFTMAX = {"l_max": 256, "depth": 4096}
+BOARD_ATTENTION = {"d": 64, "lanes": 8, "t_max": 512, "k_max": 32, "block": 16}
 
 
 def default_params(profile: BoardProfile | str) -> dict:
@@ -36,7 +40,7 @@ def default_params(profile: BoardProfile | str) -> dict:
     while lanes * 2 <= dsps - 4:
         lanes *= 2
     return {"lanes": lanes, "weight_bits": 8, "requant": False, "max_n": 2048,
-            "max_m": 2048, "w_words": 512}
+            "max_m": 2048, "w_words": 512, "softmax": False, "attention": False}
 
 
 class BoardTop(Elaboratable):
@@ -57,7 +61,8 @@ class BoardTop(Elaboratable):
         Quiet-line time after which the bridge abandons a partial frame.
     **params
         :class:`~attnkit.hdl.accelerator.GemvAccelerator` parameters (defaults from
-        :func:`default_params`).
+        :func:`default_params`), and ``softmax``/``attention`` (bool) to add those engines
+        with :data:`BOARD_SOFTMAX`/:data:`BOARD_ATTENTION`.
     """
 
     def __init__(self, board_name, *, clock_mhz: float | None = None, baud: int = 1_000_000,
@@ -73,9 +78,17 @@ class BoardTop(Elaboratable):
         self.baud = baud
         self.divisor = baud_divisor(f_clk, baud)
         self.params = {**default_params(self.profile), **params}
+        accel = dict(self.params)
+        softmax, attention = accel.pop("softmax"), accel.pop("attention")
+        for name, value in (("softmax", softmax), ("attention", attention)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be a bool, not {value!r}")
         self.system = AcceleratorSystem(divisor=self.divisor,
                                         timeout=max(2, int(f_clk * frame_timeout_ms / 1e3)),
-                                        max_payload=max_payload, **self.params)
+                                        max_payload=max_payload,
+                                        softmax=BOARD_SOFTMAX if softmax else None,
+                                        attention=BOARD_ATTENTION if attention else None,
+                                        **accel)
         self._MustUse__silence = False
 
     @property

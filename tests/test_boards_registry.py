@@ -130,3 +130,13 @@ def test_board_top_errors():
         BoardTop("ulx3s-25f", clock_mhz=450, **SMALL)
     with pytest.raises(ValueError, match="baud 3000000 cannot be made from a 25 MHz clock"):
         BoardTop("ulx3s-25f", baud=3_000_000, **SMALL)
+
+
+def test_board_top_with_all_engines_elaborates():
+    plat = platform_for("ulx3s-85f")
+    top = BoardTop("ulx3s-85f", softmax=True, attention=True, **SMALL)
+    assert top.system.softmax is not None and top.system.attention is not None
+    il = plat.prepare(top, name="top").files["top.il"]
+    assert "softmax" in il and "attention" in il
+    with pytest.raises(TypeError, match="softmax must be a bool, not 1"):
+        BoardTop("ulx3s-85f", softmax=1, **SMALL)
