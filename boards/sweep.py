@@ -81,7 +81,7 @@ from . import designs as designs_mod
 
 __all__ = ["SCHEMA", "SweepSpec", "load_spec", "spec_from_dict", "expand", "point_label",
            "tool_versions", "source_hash", "cache_key", "evaluate_point", "Cache",
-           "SweepProgress", "run_sweep", "pareto_front", "column", "write_outputs",
+           "SweepProgress", "run_sweep", "reload_result", "roofline", "pareto_front", "column", "write_outputs",
            "collect_build", "collect_ideal_cycles", "collect_accuracy", "COLLECTORS",
            "CACHEABLE", "STATUSES"]
 
@@ -97,7 +97,7 @@ COLLECTOR_VERSION = 1
 
 _SPEC_KEYS = ("name", "design", "device", "board", "package", "speed", "clock_mhz", "seeds",
               "figures", "params", "options", "include", "pareto", "plots", "synth_mode",
-              "build_dir", "description")
+              "build_dir", "description", "roofline")
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,6 +154,7 @@ class SweepSpec:
     synth_mode: str = "abc9"
     build_dir: str = "build/sweep"
     description: str = ""
+    roofline: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {"name": self.name, "design": self.design, "description": self.description,
@@ -163,7 +164,7 @@ class SweepSpec:
                 "figures": list(self.figures), "options": self.options,
                 "include": [dict(p) for p in self.include], "pareto": self.pareto,
                 "plots": [dict(p) for p in self.plots], "synth_mode": self.synth_mode,
-                "build_dir": self.build_dir}
+                "build_dir": self.build_dir, "roofline": self.roofline}
 
 
 def _axis(name, value):
@@ -294,6 +295,14 @@ def spec_from_dict(data: dict, *, known_figures=None) -> SweepSpec:
     if synth_mode not in SYNTH_MODES:
         raise ValueError(f"synth_mode must be one of {', '.join(SYNTH_MODES)}, not "
                          f"{synth_mode!r}")
+    roofline = data.get("roofline", {})
+    _ROOF_KEYS = {"board", "model", "hardware", "seqlen", "batch", "stages", "max_designs"}
+    if not isinstance(roofline, dict) or not set(roofline) <= _ROOF_KEYS:
+        raise ValueError(f"roofline must be a table with keys among {sorted(_ROOF_KEYS)}, "
+                         f"not {roofline!r}")
+    if roofline:
+        from .registry import board as board_profile
+        board_profile(roofline.get("board", "ulx3s-85f"))
     return SweepSpec(name=data["name"], design=design.name, axes=axes, devices=devices,
                      board=board, package=package, speed=speed, clocks=clocks, seeds=seeds,
                      figures=tuple(figures), options={k: dict(v) for k, v in options.items()},
@@ -301,7 +310,7 @@ def spec_from_dict(data: dict, *, known_figures=None) -> SweepSpec:
                      pareto={k: list(v) for k, v in pareto.items()},
                      plots=tuple(dict(p) for p in plots), synth_mode=synth_mode,
                      build_dir=str(data.get("build_dir", "build/sweep")),
-                     description=str(data.get("description", "")))
+                     description=str(data.get("description", "")), roofline=dict(roofline))
 
 
 def load_spec(path, *, known_figures=None) -> SweepSpec:
@@ -833,6 +842,26 @@ def run_sweep(spec: SweepSpec, *, collectors: dict, cache_dir, scheduler: str | 
     return result
 
 
+def reload_result(path, spec: SweepSpec) -> dict:
+    """An earlier result (``STEM.json``) with ``spec``'s presentation settings: the Pareto
+    front is recomputed with ``spec.pareto``; plots and roofline follow ``spec``. The rows,
+    wall time and versions are kept. The spec must describe the same sweep (name and
+    design), else ``ValueError``."""
+    data = json.loads(Path(path).read_text())
+    if data.get("schema") != SCHEMA:
+        raise ValueError(f"{path}: schema {data.get('schema')!r} is not {SCHEMA!r}")
+    old = data["spec"]
+    if (old["name"], old["design"]) != (spec.name, spec.design):
+        raise ValueError(f"{path} is sweep {old['name']!r} of design {old['design']!r}, not "
+                         f"{spec.name!r} of {spec.design!r}")
+    data.pop("plots", None)
+    data.pop("roofline", None)
+    data["spec"] = spec.as_dict()
+    data["pareto"] = pareto_front(data["rows"], spec.pareto.get("maximize", []),
+                                  spec.pareto.get("minimize", []))
+    return data
+
+
 # --------------------------------------------------------------------------------------------
 # Pareto front and tables
 
@@ -927,7 +956,7 @@ def _table_cols(result):
     return swept, cols
 
 
-def markdown(result, plots=()) -> str:
+def markdown(result, plots=(), roof_table=()) -> str:
     spec = result["spec"]
     swept, cols = _table_cols(result)
     target = spec["board"] or ", ".join(spec["devices"])
@@ -970,6 +999,22 @@ def markdown(result, plots=()) -> str:
         lines += ["", "## Failed points", ""]
         lines += [f"- #{i} {r['label']}: **{r['status']}**: "
                   f"{(r.get('error') or '').splitlines()[0]}" for i, r in fails]
+    if roof_table:
+        cfg = spec["roofline"]
+        stages = [k[:-len("_tokens_per_s")] for k in roof_table[0] if k.endswith("_tokens_per_s")]
+        lines += ["", f"## Roofline: {cfg.get('model', 'llama-2-7b')}, seqlen "
+                      f"{cfg.get('seqlen', 1024)}, batch {cfg.get('batch', 1)}", "",
+                  f"FPGA designs with the DRAM of {cfg.get('board', 'ulx3s-85f')} as main memory "
+                  "(peak = ops/cycle x post-route Fmax); GPU figures from their datasheets "
+                  "(attnkit.boards.hardware). Tokens/s is the roofline bound, not a measurement.",
+                  "", "| # | hardware | weight bits | peak GOPS | bandwidth GB/s | "
+                  + " | ".join(f"{s} tokens/s" for s in stages) + " |",
+                  "|" + "---|" * (5 + len(stages))]
+        for t in roof_table:
+            lines.append(f"| {'' if t['row'] is None else t['row']} | {t['hardware']} | "
+                         f"{t['w_bits']} | {t['peak_gops']:.4g} | "
+                         f"{t['bandwidth_gbytes_per_s']:.4g} | "
+                         + " | ".join(f"{t[s + '_tokens_per_s']:.4g}" for s in stages) + " |")
     if plots:
         lines += ["", "## Plots", ""] + [f"![{Path(p).stem}]({Path(p).name})" for p in plots]
     return "\n".join(lines) + "\n"
@@ -1043,6 +1088,80 @@ def plot(result, spec_plot: dict, path) -> Path:
     return path
 
 
+def roofline(result, stem):
+    """Roofline of the sweep's designs next to GPUs, when the spec has a ``roofline`` table.
+
+    ``[roofline]`` keys: ``board`` (whose DRAM bandwidth the FPGA roofs use, default
+    ``ulx3s-85f``), ``model`` (default ``llama-2-7b``), ``hardware`` (GPU/edge profiles of
+    :mod:`attnkit.boards.hardware`, default ``["nvidia-a6000"]``), ``seqlen`` (1024),
+    ``batch`` (1), ``stages`` (``["decode"]``), ``max_designs`` (4: the Pareto rows with the
+    highest ``peak_gops``, else the ok rows). Each design becomes a profile through
+    :func:`attnkit.boards.hardware.fpga_profile_from_report` (ops/cycle x Fmax, the EBRs it
+    uses x Fmax as the on-chip roof, the board DRAM as the main roof), the workload's weight
+    width is the design's ``weight_bits`` (8 if it has none). Writes ``STEM_roofline.png``
+    (:func:`attnkit.boards.hardware.plot_roofline`) and returns ``(paths, table)``: the
+    per-design decode/prefill totals (tokens/s at the roofline) as JSON-ready dicts. Without a
+    ``roofline`` table or any built row: ``([], [])``.
+    """
+    spec = result["spec"]
+    cfg = spec.get("roofline") or {}
+    if not cfg:
+        return [], []
+    from attnkit.golden.llm_models import get_model
+    from attnkit.golden.workload import Workload
+
+    from . import hardware as hw
+    board = cfg.get("board", "ulx3s-85f")
+    model = get_model(cfg.get("model", "llama-2-7b"))
+    stages = tuple(cfg.get("stages", ["decode"]))
+    seqlen, batch = int(cfg.get("seqlen", 1024)), int(cfg.get("batch", 1))
+    rows = result["rows"]
+    built = [i for i in (result["pareto"] or range(len(rows)))
+             if rows[i]["status"] == "ok" and rows[i]["figures"].get("peak_gops")]
+    built.sort(key=lambda i: -rows[i]["figures"]["peak_gops"])
+    built = built[:int(cfg.get("max_designs", 4))]
+    if not built:
+        return [], []
+    analyses, profiles, table = [], [], []
+    for i in built:
+        r, f = rows[i], rows[i]["figures"]
+        rep = {"schema": hw.BUILD_REPORT_SCHEMA, "design": r["design"], "board": board,
+               "device": {"name": r["device"]}, "ops_per_cycle": f["ops_per_cycle"],
+               "clocks": {"sync": {"achieved_mhz": f["fmax_mhz"], "met": f["timing_met"]}},
+               "utilization": {"DP16KD": {"used": f.get("ebr") or 0}}}
+        wb = r["params"].get("weight_bits", 8)
+        prof = hw.fpga_profile_from_report(
+            rep, name=f"#{i} {r['design']} " + " ".join(
+                f"{k}={r['params'][k]}" for k in spec["axes"] if len(spec["axes"][k]) > 1)
+            + f" ({f['fmax_mhz']:.0f} MHz)")
+        wl = Workload(seqlen=seqlen, batch=batch, w_bits=wb, a_bits=8)
+        a = hw.analyze(model, wl, prof, stages)
+        analyses.append(a)
+        profiles.append(prof)
+        table.append({"row": i, "hardware": prof.name, "w_bits": wb,
+                      "peak_gops": prof.peak_ops["design"] / 1e9,
+                      "bandwidth_gbytes_per_s": prof.bandwidth / 1e9,
+                      **{f"{s}_tokens_per_s": a["totals"][s]["tokens_per_s"]
+                         for s in a["totals"]}})
+    for name in cfg.get("hardware", ["nvidia-a6000"]):
+        prof = hw.get_hardware(name)
+        a = hw.analyze(model, Workload(seqlen=seqlen, batch=batch, w_bits=8, a_bits=8), prof,
+                       stages)
+        analyses.append(a)
+        profiles.append(prof)
+        table.append({"row": None, "hardware": prof.name, "w_bits": 8,
+                      "peak_gops": a["peak"]["ops_per_s"] / 1e9,
+                      "bandwidth_gbytes_per_s": prof.bandwidth / 1e9,
+                      **{f"{s}_tokens_per_s": a["totals"][s]["tokens_per_s"]
+                         for s in a["totals"]}})
+    stem = Path(stem)
+    paths = hw.plot_roofline(analyses, profiles, stem.parent / f"{stem.name}_roofline",
+                             title=f"{model.name} {'/'.join(stages)} (seqlen {seqlen}, batch "
+                                   f"{batch}): sweep designs on {board} DRAM vs GPUs",
+                             formats=("png",))
+    return paths, table
+
+
 def write_outputs(result, stem, *, plots=True) -> list:
     """Write ``STEM.json``, ``STEM.csv``, ``STEM.md`` and (``plots``) one PNG per plot of the
     spec (or :func:`default_plots`); return the paths."""
@@ -1054,7 +1173,11 @@ def write_outputs(result, stem, *, plots=True) -> list:
         for sp in (result["spec"]["plots"] or default_plots(result)):
             pngs.append(plot(result, sp, stem.parent / f"{stem.name}_{_slug(sp['y'])}_vs_"
                                                        f"{_slug(sp['x'])}.png"))
-    out = dict(result, plots=[p.name for p in pngs])
+    roof_table = []
+    if plots:
+        roof_paths, roof_table = roofline(result, stem)
+        pngs += roof_paths
+    out = dict(result, plots=[p.name for p in pngs], roofline=roof_table)
     p = stem.with_suffix(".json")
     p.write_text(json.dumps(out, indent=1, default=str) + "\n")
     paths.append(p)
@@ -1062,7 +1185,7 @@ def write_outputs(result, stem, *, plots=True) -> list:
     p.write_text(csv_text(result))
     paths.append(p)
     p = stem.with_suffix(".md")
-    p.write_text(markdown(result, pngs))
+    p.write_text(markdown(result, pngs, roof_table))
     paths.append(p)
     return paths + pngs
 

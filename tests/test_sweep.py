@@ -93,6 +93,15 @@ def test_tiny_sweep_on_local_cluster(tmp_path):
     assert "## Pareto front" in md and "## Failed points" in md
     assert any(p.suffix == ".png" and p.stat().st_size > 1000 for p in paths)
 
+    # outputs rewritten from the JSON with other objectives keep rows and wall time
+    again = sw.reload_result(tmp_path / "out" / "tiny.json",
+                             tiny_spec(pareto={"minimize": ["cycles"]}))
+    assert again["wall_s"] == res["wall_s"] and again["rows"] == json.loads(
+        json.dumps(rows, default=str))
+    assert again["pareto"] == sw.pareto_front(rows, [], ["cycles"])
+    with pytest.raises(ValueError, match="is sweep 'tiny' of design 'gemv', not 'other'"):
+        sw.reload_result(tmp_path / "out" / "tiny.json", tiny_spec(name="other"))
+
     # rerun: every point (the deterministic failure too) comes from the cache
     res2 = sw.run_sweep(spec, collectors=COLLECTORS, cache_dir=cache, n_workers=2,
                         stream=Stream())
@@ -237,3 +246,36 @@ def test_tiny_build_sweep_25f(tmp_path):
     (slow,) = res400["rows"]
     assert slow["status"] == "timing_failed" and "400" in slow["error"]
     assert 0 < slow["figures"]["fmax_mhz"] < 400
+
+
+def test_roofline_of_built_rows(tmp_path):
+    """Rows with build figures (made up here: this tests the plumbing, not a design) become
+    FPGA profiles on the board's DRAM next to a GPU; tokens/s equal hardware.analyze's."""
+    from attnkit.boards import hardware as hw
+    from attnkit.golden.llm_models import get_model
+    from attnkit.golden.workload import Workload
+    spec = sw.spec_from_dict({
+        "name": "roof", "design": "gemv", "figures": ["build"],
+        "params": {"lanes": [16, 32]},
+        "roofline": {"board": "ulx3s-85f", "hardware": ["nvidia-a6000"], "seqlen": 512}})
+    rows = []
+    for i, p in enumerate(sw.expand(spec)):
+        lanes = p["params"]["lanes"]
+        rows.append({"status": "ok", "params": p["params"], "design": "gemv",
+                     "device": p["device"], "label": "", "key": str(i), "clock_mhz": 100.0,
+                     "seed": 1, "figures": {"peak_gops": 2 * lanes * 0.1, "fmax_mhz": 100.0,
+                                            "ops_per_cycle": 2 * lanes, "timing_met": True,
+                                            "ebr": 2, "lut4": 100 * lanes, "dsp": lanes}})
+    result = {"spec": spec.as_dict(), "rows": rows, "pareto": [0, 1]}
+    paths, table = sw.roofline(result, tmp_path / "roof")
+    assert paths[0].name == "roof_roofline.png" and paths[0].stat().st_size > 10_000
+    assert [t["row"] for t in table] == [1, 0, None]          # highest peak first, then GPU
+    prof = hw.fpga_profile_from_report(
+        {"schema": hw.BUILD_REPORT_SCHEMA, "design": "gemv", "board": "ulx3s-85f",
+         "device": {"name": "LFE5U-25F"}, "ops_per_cycle": 64,
+         "clocks": {"sync": {"achieved_mhz": 100.0, "met": True}},
+         "utilization": {"DP16KD": {"used": 2}}})
+    a = hw.analyze(get_model("llama-2-7b"), Workload(seqlen=512, batch=1, w_bits=8, a_bits=8),
+                   prof, ("decode",))
+    assert table[0]["decode_tokens_per_s"] == pytest.approx(a["totals"]["decode"]["tokens_per_s"])
+    assert table[0]["peak_gops"] == pytest.approx(6.4)

@@ -57,6 +57,10 @@ def parser():
     p.add_argument("--build-dir", help="build folder root on the workers (default: the "
                                        "sweep file's build_dir, else build/sweep)")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--from-json", type=Path, metavar="RESULT.json",
+                   help="do not run: rewrite the outputs (tables, Pareto front, plots, "
+                        "roofline) of an earlier result with this sweep file's pareto, plots "
+                        "and roofline settings; rows and wall time are kept")
     return p
 
 
@@ -76,9 +80,16 @@ def main(argv=None) -> int:
     if args.dry_run:
         sys.stdout.write(sw.dry_run_text(spec, cache))
         return 0
-    result = sw.run_sweep(spec, collectors=COLLECTORS, cache_dir=cache,
-                          scheduler=args.scheduler, n_workers=args.workers,
-                          memory_limit=args.memory_limit, build_dir=args.build_dir)
+    if args.from_json:
+        try:
+            result = sw.reload_result(args.from_json, spec)
+        except (OSError, ValueError, KeyError) as exc:
+            sys.stderr.write(f"sweep.py: error: --from-json: {exc}\n")
+            return 2
+    else:
+        result = sw.run_sweep(spec, collectors=COLLECTORS, cache_dir=cache,
+                              scheduler=args.scheduler, n_workers=args.workers,
+                              memory_limit=args.memory_limit, build_dir=args.build_dir)
     stem = args.out or REPO / "build" / "sweep" / spec.name / spec.name
     paths = sw.write_outputs(result, stem, plots=not args.no_plots)
     md = Path(stem).with_suffix(".md").read_text()
