@@ -608,8 +608,7 @@ def collect_accuracy(point: dict, ctx: dict) -> dict:
     """Accuracy from the golden models (no hardware run; the hardware matches them bit for
     bit, which the block tests check).
 
-    ``softmax``/``accelerator``-free designs: ``softmax``:
-    :func:`attnkit.golden.softmax.error_report` of the point's configuration against float64
+    ``softmax``: :func:`attnkit.golden.softmax.error_report` of the point's configuration against float64
     (options ``rows``, default 20,000, and ``max_len``, default ``min(4096, l_max)``; seed =
     the point's seed): ``max_abs_err_lsb``, ``max_abs_err_lsb_vs_saturated_ref``,
     ``rmse_lsb``, ``argmax_agree``, ``exp_method``. ``gemv``/``accelerator``: the int8 x
@@ -689,8 +688,9 @@ def evaluate_point(point: dict, collectors: dict, build_dir: str, key: str) -> d
 
 class SweepProgress:
     """Prints ``[sweep  12.3 s] 3/8 done (2 cached, 1 failed), 5 running/queued, ETA ~40 s``
-    after every finished point, then a summary line. The estimate is the mean wall time per
-    point run so far x points left / workers... simply: elapsed / run x left."""
+    after every finished point (to ``stream``, default stderr). The estimate is the wall time
+    so far divided by the points run so far (cached ones excluded) times the points left, so
+    it already reflects the number of workers."""
 
     def __init__(self, total, cached=0, stream=None):
         self.stream = sys.stderr if stream is None else stream

@@ -279,3 +279,19 @@ def test_roofline_of_built_rows(tmp_path):
                    prof, ("decode",))
     assert table[0]["decode_tokens_per_s"] == pytest.approx(a["totals"]["decode"]["tokens_per_s"])
     assert table[0]["peak_gops"] == pytest.approx(6.4)
+
+
+def test_scheduler_address(tmp_path):
+    """``scheduler=`` sends the same sweep to a running cluster (here a 1-worker
+    LocalCluster started by the test, reached only through its tcp:// address)."""
+    from dask.distributed import LocalCluster
+    spec = tiny_spec(params={"lanes": [2], "weight_bits": 8, "max_n": 64}, include=[],
+                     figures=["cycles"], options={"cycles": {"m": 4, "n": 8}})
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=":0", scheduler_port=0) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://")
+        res = sw.run_sweep(spec, collectors=COLLECTORS, cache_dir=tmp_path / "c",
+                           scheduler=cluster.scheduler_address, build_dir=str(tmp_path))
+    (row,) = res["rows"]
+    assert row["status"] == "ok" and row["figures"]["bit_exact"] is True
+    assert res["scheduler"] == cluster.scheduler_address and res["n_workers"] == 1
