@@ -17,6 +17,7 @@ class Reciprocal(wiring.Component):
     """Restoring divider, one quotient bit per cycle, one row at a time.
 
     Protocol: when ``busy`` is low, a cycle with ``start`` high loads ``s`` (``s >= 1``).
+    ``busy`` and ``done`` are registers (no output depends combinationally on the state).
     ``done`` pulses for one cycle ``latency`` cycles later with ``r`` and ``z`` valid (they
     hold until the next ``start``). ``start`` while ``busy`` is ignored.
 
@@ -81,15 +82,13 @@ class Reciprocal(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [v0.eq(self.s), step.eq(0)]
+                    m.d.sync += [v0.eq(self.s), step.eq(0), self.busy.eq(1)]
                     m.next = "NORM"
             with m.State("NORM"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += step.eq(step + 1)
                 with m.If(step == len(ks) - 1):
                     m.next = "LOAD"
             with m.State("LOAD"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += [
                     z.eq(w - lz),
                     sn.eq(v),
@@ -99,7 +98,6 @@ class Reciprocal(wiring.Component):
                 ]
                 m.next = "DIV"
             with m.State("DIV"):
-                m.d.comb += self.busy.eq(1)
                 diff = Signal(signed(w + 2))
                 ge = Signal()
                 m.d.comb += [diff.eq(rem - sn), ge.eq(~diff[-1])]
@@ -111,10 +109,9 @@ class Reciprocal(wiring.Component):
                 with m.If(step == self.steps - 1):
                     m.next = "ROUND"
             with m.State("ROUND"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [self.r.eq((q + 1) >> 1), self.z.eq(z)]
+                m.d.sync += [self.r.eq((q + 1) >> 1), self.z.eq(z), self.done.eq(1)]
                 m.next = "DONE"
             with m.State("DONE"):
-                m.d.comb += [self.busy.eq(1), self.done.eq(1)]
+                m.d.sync += [self.done.eq(0), self.busy.eq(0)]
                 m.next = "IDLE"
         return m
