@@ -13,7 +13,7 @@ from attnkit.golden.attention import (Selection, engine, quantize_head, random_c
 from attnkit.golden.minilm import head_qkv
 from attnkit.hdl.attention import AttentionEngine, job_ports, kv_beats, q_beats
 from attnkit.sim.streams import (STALL_CASES, Stalls, run_simulation, stream_get, stream_put,
-                                 stream_send)
+                                 stream_send, to_python)
 
 SEEDS = range(10)
 
@@ -51,7 +51,18 @@ def simulate_attention(eng, K, V, jobs, stalls=Stalls(0, 0.0), deadline=400_000)
                                ("cycles", "k_rows", "k4_rows", "v_rows")}})
             done[0] += 1
 
-    run_simulation(eng, [producer, consumer], deadline_cycles=deadline)
+    async def monitor(ctx):
+        """Stream rule on o_stream, every cycle: once valid, it stays valid with the same
+        payload until ready (the formal check cannot reach o_stream; see test_attention_formal)."""
+        prev = None
+        while done[0] < len(jobs):
+            _, _, valid, ready, payload = await ctx.tick().sample(
+                eng.o_stream.valid, eng.o_stream.ready, eng.o_stream.payload)
+            if prev is not None and prev[0] and not prev[1]:
+                assert valid and to_python(payload) == prev[2], "o_stream broke the hold rule"
+            prev = (valid, ready, to_python(payload))
+
+    run_simulation(eng, [producer, consumer, monitor], deadline_cycles=deadline)
     return results
 
 
