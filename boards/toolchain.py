@@ -506,7 +506,7 @@ def _subtract(total, minus):
 
 def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F",
               package=None, speed=None, clock_mhz=100.0, seed=1, ops_per_cycle=None,
-              synth_mode="abc9", allow_timing_fail=False, progress=None) -> dict:
+              synth_mode="abc9", allow_timing_fail=False, progress=None, board=None) -> dict:
     """Build ``core`` out of context and return the report (also written to ``out_dir``).
 
     Parameters
@@ -532,6 +532,8 @@ def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F"
         If false (default), raise :class:`TimingError` when a clock misses its target.
     progress : Progress, optional
         Where progress goes; ``None`` for silence.
+    board : str, optional
+        Recorded in the report when the core is built on a board's part (``--board --ooc``).
 
     Raises
     ------
@@ -558,7 +560,7 @@ def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F"
     rep = report_mod.new_report(design=design, params=params or {}, mode="ooc",
                                 device=dev.name, package=package, speed=speed,
                                 clock_mhz=clock_mhz, seed=seed, ops_per_cycle=ops_per_cycle,
-                                tools=tool_versions(), synth_mode=synth_mode)
+                                tools=tool_versions(), synth_mode=synth_mode, board=board)
 
     def finish(status, error=None):
         elapsed["total"] = time.monotonic() - t_total

@@ -125,3 +125,14 @@ def test_program_without_openfpgaloader(monkeypatch, tmp_path):
     assert status == build.EXIT_TOOL
     assert "openFPGALoader is not installed" in message
     assert f"openFPGALoader -b ulx3s {tmp_path / 'top.bit'}" in message
+
+
+@pytest.mark.synth
+def test_board_ooc_builds_the_core_on_the_boards_part(tmp_path):
+    r = run_build("--board", "ulx3s-25f", "--ooc", "--design", "gemv", "--param", "lanes=2",
+                  "--param", "max_n=64", "--clock", "100", "--out", str(tmp_path), "--quiet")
+    assert r.returncode == 0, r.stderr + r.stdout
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert (rep["mode"], rep["board"], rep["device"]["name"]) == ("ooc", "ulx3s-25f",
+                                                                  "LFE5U-25F")
+    assert rep["bitstream"] is None and rep["harness"]["pins"]

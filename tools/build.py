@@ -223,7 +223,7 @@ def main(argv=None) -> int:
                           params=params, device=dev.name, package=package, speed=speed,
                           clock_mhz=clock, seed=seed, ops_per_cycle=ops,
                           synth_mode=args.synth_mode, allow_timing_fail=args.allow_timing_fail,
-                          progress=progress)
+                          progress=progress, board=prof.name if prof is not None else None)
         except TimingError as exc:
             status, message = EXIT_TIMING, f"timing not met: {exc}"
         except DeviceOverflowError as exc:
@@ -238,8 +238,6 @@ def main(argv=None) -> int:
         if report_path.exists():
             from attnkit.boards.report import load_report
             rep = load_report(report_path)
-            if prof is not None and args.ooc:
-                rep["board"] = prof.name
             print("\n".join(summary_lines(rep, report_path)))
         if status != EXIT_OK:
             sys.stderr.write(f"build.py: {message}\n")
