@@ -60,13 +60,13 @@ class UARTRx(wiring.Component):
         Serial input, idle high.
     o_stream : Out(stream.Signature(8))
         One beat per received byte. There is no flow control on a UART: if the previous byte
-        has not been taken when the next stop bit is sampled, it is replaced and ``overrun``
-        pulses.
+        has not been taken when the next stop bit is sampled, the *new* byte is dropped (the
+        offered one stays, as the stream rules require) and ``overrun`` pulses.
     frame_error : Out(1)
         Pulses for one cycle when a stop bit is sampled low; the byte is discarded and the
         receiver waits for the line to go idle (high) again.
     overrun : Out(1)
-        Pulses for one cycle when a byte was lost as described above.
+        Pulses for one cycle when a byte was dropped as described above.
 
     Timing: the start bit is qualified at its middle (``divisor // 2`` cycles after the
     falling edge), data bits are sampled every ``divisor`` cycles after that, LSB first; the
@@ -132,10 +132,12 @@ class UARTRx(wiring.Component):
             with m.State("STOP"):
                 with m.If(timer == 0):
                     with m.If(rx):
-                        m.d.sync += [self.o_stream.payload.eq(shreg),
-                                     self.o_stream.valid.eq(1),
-                                     self.overrun.eq(self.o_stream.valid &
-                                                     ~self.o_stream.ready)]
+                        with m.If(self.o_stream.valid & ~self.o_stream.ready):
+                            # previous byte still offered: keep it (stream rule), drop this
+                            m.d.sync += self.overrun.eq(1)
+                        with m.Else():
+                            m.d.sync += [self.o_stream.payload.eq(shreg),
+                                         self.o_stream.valid.eq(1)]
                         m.next = "IDLE"
                     with m.Else():
                         m.d.sync += self.frame_error.eq(1)
