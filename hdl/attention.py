@@ -111,6 +111,15 @@ def _requant(m, acc, mult, shift, lim, name):
     return out
 
 
+def _balanced_sum(terms):
+    """Adder tree (balanced, so the expression depth is log2 of the number of terms)."""
+    terms = list(terms)
+    while len(terms) > 1:
+        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                 for i in range(0, len(terms), 2)]
+    return terms[0]
+
+
 class AttentionEngine(wiring.Component):
     """Sparse-attention engine for one head (see the module docstring for the contract).
 
@@ -400,7 +409,7 @@ class AttentionEngine(wiring.Component):
             b = Mux(c1.pred, khr.data[i], kfull)
             m.d.sync += prods[i].eq(a * b)
         tree = Signal(signed(sw))
-        m.d.sync += tree.eq(sum(prods))
+        m.d.sync += tree.eq(_balanced_sum(prods))
         acc = Signal(signed(sw))
         acc_new = Signal(signed(sw))
         m.d.comb += acc_new.eq(Mux(c3.first, 0, acc) + tree)

@@ -9,7 +9,7 @@ equal scores the lower index first. This is exactly :func:`attnkit.golden.attent
 placed *after* every kept entry with an equal score, so the earlier (lower) index wins a tie.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -93,8 +93,7 @@ class TopK(wiring.Component):
         for i in range(K):
             m.d.comb += [valid[i].eq(count > i), ge[i].eq(valid[i] & (ent[i].score >= inp.score))]
         any_lt = Signal()
-        m.d.comb += any_lt.eq(sum(valid[i] & ~ge[i] for i in range(K)) != 0) if K > 1 else \
-            any_lt.eq(valid[0] & ~ge[0])
+        m.d.comb += any_lt.eq(Cat(*(valid[i] & ~ge[i] for i in range(K))).any())
         insert = Signal()
         m.d.comb += insert.eq(accept & ~inp.mask & ((count < kk) | any_lt))
         new = Signal(el)
