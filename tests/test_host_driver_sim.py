@@ -107,26 +107,32 @@ def test_softmax_end_to_end():
     x = rng.integers(-6 * 256, 6 * 256, size=(R, L))
     mask = rng.random((R, L)) < 0.25
     mask[1] = True                                # a fully masked row: all zeros, flagged
-    with Board.simulate(lanes=8, divisor=4, softmax={"cfg": cfg, "l_max": 16, "depth": 64}) \
-            as acc:
+    with Board.simulate(lanes=4, divisor=4, max_n=16, max_m=16, w_words=16,
+                        softmax={"cfg": cfg, "l_max": 12, "depth": 32}) as acc:
         assert acc.info()["engines"] == 0b11
         p, flags = acc.softmax(x, mask)
         want_p, want_flags = softmax_fixed(x, mask, cfg)
         np.testing.assert_array_equal(p, want_p)
         np.testing.assert_array_equal(flags, want_flags)
         assert flags.tolist() == [False, True, False] and not p[1].any()
-        c = acc.last_counters
-        assert c.rows == R
+        assert acc.last_counters.rows == R
         # both engines on one link: the GEMV engine still works after the softmax job
         W = rng.integers(-128, 128, size=(5, 6))
         v = rng.integers(-128, 128, size=6)
         np.testing.assert_array_equal(acc.gemv(W, v), gemv(W, v))
-        # bad parameters are refused by the device: rows longer than l_max (16) ...
+        # the device refuses bad parameters: rows longer than l_max (12) ...
+        base = hl.engine_base(hl.Engine.SOFTMAX)
+        acc.write_reg(base + hl.SoftmaxReg.LEN, 13)
+        acc.write_reg(base + hl.SoftmaxReg.NROWS, 1)
         with pytest.raises(DeviceError, match="ERR_BUS to START"):
-            acc.softmax(np.zeros((2, 20), int))
-        # ... and more elements than the input memory holds (64)
+            acc.start(hl.Engine.SOFTMAX)
+        # ... R * L above the memory depth (32), and elements past the input memory
+        acc.write_reg(base + hl.SoftmaxReg.LEN, 11)
+        acc.write_reg(base + hl.SoftmaxReg.NROWS, 3)
+        with pytest.raises(DeviceError, match="ERR_BUS to START"):
+            acc.start(hl.Engine.SOFTMAX)
         with pytest.raises(DeviceError, match="ERR_BUS to WRITE"):
-            acc.softmax(np.zeros((5, 16), int))
+            acc.write(hl.SOFTMAX_IN + 4 * 32, b"\x00")
 
 
 ATT = {"d": 8, "lanes": 4, "t_max": 8, "k_max": 4, "block": 4}
