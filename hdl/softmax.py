@@ -4,22 +4,23 @@ Architecture (three passes, every pass one element per cycle, rows overlapped)
 ------------------------------------------------------------------------------
 ::
 
-    i_stream -> [requant] -> y = x*log2e -> running max ----> x FIFO (BRAM) --+
-                                              |  (M, len)                      |
-                                              +--> meta queue ------------------+
-    pass 2: d = M - y -> Exp2Frac -> (P, n) -> e FIFO (BRAM)                     |
-                           sigma -> row sum s --> divider queue -> Reciprocal --+
+    i_stream -> [requant] -> y = x*log2e -> running max --> x buffer (EBR) ---+
+                                              | (M, length)                    |
+                                              +--> row queue ------------------+
+    pass 2: d = M - y -> Exp2Frac -> (P, n) --> e buffer (EBR) ---------------+
+                           sigma -> row sum s --> queue -> Reciprocal -> queue |
     pass 3: p = round_shift(P * R, z + 15 + n - G - OF), saturate -> out FIFO -> o_stream
 
 Pass 1 (input) computes ``y`` and the exact row maximum while the row is written to the x
-FIFO; pass 2 reads the finished row back, computes ``P = 2**-frac(M - y)`` and the exact
+buffer; pass 2 reads the finished row back, computes ``P = 2**-frac(M - y)`` and the exact
 row sum; a restoring divider (:class:`~attnkit.hdl.reciprocal.Reciprocal`) computes one
 reciprocal per row while pass 2 already streams the next row; pass 3 normalises. The two
 row buffers (``l_max`` plus a small slack, circular, in EBR with the output register in
-use: :class:`~attnkit.hdl.ebr.RegisteredRAM`) hold row ``i`` while row ``i + 1`` streams in:
-this is the double buffering; credit counters make overwriting unread entries impossible. Three passes instead of an online (Softermax) max+sum keeps the
-sum loop a plain adder (no barrel shift in a 1-cycle loop) and makes the sum order
-independent, at the price of one more row of latency and a second row buffer.
+use: :class:`~attnkit.hdl.ebr.RegisteredRAM`) hold row ``i`` while row ``i + 1`` streams
+in: this is the double buffering; credit counters make overwriting unread entries
+impossible. Three passes instead of an online (Softermax) max+sum keep the sum loop a
+plain adder (no barrel shift in a 1-cycle loop) and make the sum order independent, at
+the price of one more row of latency and a second row buffer.
 """
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
@@ -42,6 +43,8 @@ SOFTMAX_BUILD_DEFAULTS = {"l_max": 4096, "in_int_bits": 7, "in_frac_bits": 8, "o
                           "out_int_bits": 0, "table_bits": 6, "degree": 1,
                           "exp_frac_bits": 16, "sum_guard_bits": 10}
 
+#: Largest ``l_max``: the row buffers (``l_max`` + slack <= 128) fit RegisteredRAM's 16384.
+L_MAX_LIMIT = 16384 - 128
 #: Rows that may be in flight between two passes (depth of the per-row queues).
 ROW_QUEUE = 4
 #: Depth of the output FIFO (credits of pass 3).
@@ -169,12 +172,15 @@ class Softmax(wiring.Component):
         Formats and exponent method (any configuration the golden model accepts with
         ``in_fmt.width <= 18``).
     l_max : int
-        Longest row, 1..65536 (row buffers hold ``l_max`` plus a small slack).
+        Longest row, 1..16256 (row buffers hold ``l_max`` plus a slack of at most 128).
     score_requant : tuple (multiplier, shift) or None
         Accept int32 scores and requantize them into ``cfg.in_fmt`` first (step 0), with a
         ``REQUANT_MULT_BITS``-bit ``multiplier`` and ``0 <= shift <= REQUANT_MAX_SHIFT``.
     dsp : str
-        Multiplier implementation, see :class:`attnkit.hdl.dsp.Mult18`.
+        ``"auto"`` (default), ``"primitive"`` or ``"behavioural"``: the implementation of the
+        multipliers (:class:`attnkit.hdl.dsp.Mult18`) and of the row buffers
+        (:class:`attnkit.hdl.ebr.RegisteredRAM`); ``"auto"`` uses the ECP5 primitives when
+        elaborated for an ECP5 platform.
     """
 
     def __init__(self, cfg: SoftmaxConfig = SoftmaxConfig(), l_max: int = 256, *,
@@ -202,8 +208,8 @@ class Softmax(wiring.Component):
             raise TypeError(f"cfg must be a SoftmaxConfig, not {cfg!r}")
         if not isinstance(l_max, int) or isinstance(l_max, bool):
             raise TypeError(f"l_max must be an int, not {l_max!r}")
-        if not 1 <= l_max <= 65536:
-            raise ValueError(f"l_max must be in 1..65536, not {l_max!r}")
+        if not 1 <= l_max <= L_MAX_LIMIT:
+            raise ValueError(f"l_max must be in 1..{L_MAX_LIMIT}, not {l_max!r}")
         if cfg.in_fmt.width > 18:
             raise ValueError(f"cfg.in_fmt must be at most 18 bits wide for the DSP multiply, "
                              f"not {cfg.in_fmt}")

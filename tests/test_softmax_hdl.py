@@ -265,7 +265,8 @@ def test_row_stages_sum_matches_hardware_width():
 
 
 @pytest.mark.parametrize("kw,exc,msg", [
-    (dict(l_max=0), ValueError, "l_max must be in 1..65536, not 0"),
+    (dict(l_max=0), ValueError, "l_max must be in 1..16256, not 0"),
+    (dict(l_max=16257), ValueError, "l_max must be in 1..16256, not 16257"),
     (dict(l_max=2.5), TypeError, "l_max must be an int, not 2.5"),
     (dict(cfg="default"), TypeError, "cfg must be a SoftmaxConfig, not 'default'"),
     (dict(cfg=SoftmaxConfig(in_fmt=FixedFormat(True, 11, 8))), ValueError,
