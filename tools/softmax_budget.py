@@ -53,6 +53,8 @@ def parser():
     p.add_argument("--device", default="LFE5U-25F")
     p.add_argument("--clock", type=float, default=200.0, help="synthesis target MHz")
     p.add_argument("--l-max", type=int, default=256, help="hardware row buffer size for --synth")
+    p.add_argument("--replot", type=Path, metavar="JSON",
+                   help="only redraw STEM.png from an existing STEM.json")
     p.add_argument("--out", type=Path, default=REPO / "docs" / "softmax_budget",
                    help="output stem: writes STEM.json, STEM.md, STEM.png")
     return p
@@ -96,16 +98,20 @@ def plot(entries, path):
         if not pts:
             continue
         if have_synth:
-            xs = [e["synth"]["lut4"] + 100 * (e["synth"]["ebr"] or 0) for e in pts]
+            xs = [e["synth"]["lut4"] for e in pts]
         else:
             xs = [(2 ** e["config"]["table_bits"]) * (e["config"]["degree"] + 1) for e in pts]
         ys = [max(e["accuracy"]["max_abs_err_lsb_vs_saturated_ref"], 1e-3) for e in pts]
         ax.scatter(xs, ys, marker=marker, label=f"{ob}-bit output")
         for x, y, e in zip(xs, ys, pts):
-            ax.annotate(e["method"], (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points")
-    ax.set_xscale("log")
+            label = e["method"]
+            if have_synth:
+                label += f" ({e['synth']['dsp']} DSP, {e['synth']['ebr']} EBR)"
+            ax.annotate(label, (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    if not have_synth:
+        ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("LUT4 + 100 x EBR (out-of-context build)" if have_synth
+    ax.set_xlabel("LUT4 (nextpnr, out-of-context build; DSP/EBR in the labels)" if have_synth
                   else "exponent ROM words (segments x coefficients)")
     ax.set_ylabel("max abs error vs float64 (output LSBs)")
     ax.set_title("attnkit softmax: error vs resources (golden model, float64 reference)")
@@ -118,6 +124,11 @@ def plot(entries, path):
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    if args.replot:
+        doc = json.loads(args.replot.read_text())
+        plot(doc["entries"], args.replot.with_suffix(".png"))
+        print(f"wrote {args.replot.with_suffix('.png')}")
+        return 0
     if args.report_default:
         cfgs = [SoftmaxConfig(), SoftmaxConfig(out_fmt=FixedFormat(False, 0, 16))]
     else:
