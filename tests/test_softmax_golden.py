@@ -211,3 +211,42 @@ def test_config_type_errors():
         SoftmaxConfig(degree=1.0)
     with pytest.raises(TypeError, match="in_fmt must be a FixedFormat"):
         SoftmaxConfig(in_fmt=(True, 7, 8))
+
+
+def _budget_tool():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "tools" / "softmax_budget.py"
+    spec = importlib.util.spec_from_file_location("softmax_budget", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_budget_tool_writes_json_markdown_plot(tmp_path, capsys):
+    import json
+    tool = _budget_tool()
+    stem = tmp_path / "b"
+    assert tool.main(["--rows", "240", "--max-len", "64", "--out-bits", "16",
+                      "--methods", "6:1", "0:2", "--out", str(stem)]) == 0
+    doc = json.loads(stem.with_suffix(".json").read_text())
+    assert doc["schema"] == "attnkit.softmax_budget/1" and len(doc["entries"]) == 2
+    lerp, poly = doc["entries"]
+    assert lerp["method"] == "lerp 64" and poly["method"] == "poly2"
+    assert lerp["accuracy"]["rows"] == 240 and lerp["synth"] is None
+    # the sweep reports what the golden model gives: lerp 64 beats a global quadratic
+    assert lerp["accuracy"]["max_abs_err_lsb"] < poly["accuracy"]["max_abs_err_lsb"]
+    md = stem.with_suffix(".md").read_text()
+    assert "| u0.16 | lerp 64 | 16 | 10 |" in md and "| u0.16 | poly2 |" in md
+    assert stem.with_suffix(".png").stat().st_size > 1000
+    with pytest.raises(SystemExit, match="TB:D"):
+        tool.main(["--methods", "six", "--out", str(stem)])
+    assert tool.main(["--methods", "11:1", "--rows", "6", "--out", str(stem)]) == 2
+    assert "table_bits must be <= 10 with degree >= 1, not 11" in capsys.readouterr().err
+
+
+def test_config_dict_round_trip():
+    from attnkit.golden.softmax import config_from_dict, config_to_dict
+    cfg = SoftmaxConfig(in_fmt=FixedFormat(True, 3, 4), out_fmt=FixedFormat(False, 1, 15),
+                        table_bits=2, degree=3, exp_frac_bits=12, sum_guard_bits=4)
+    assert config_from_dict(config_to_dict(cfg)) == cfg
