@@ -27,6 +27,7 @@ the figures to collect; :func:`load_spec` reads it into a :class:`SweepSpec`. Ex
     [pareto]                          # objectives; "a+b" sums columns
     maximize = ["peak_gops"]
     minimize = ["lut4+dsp"]
+    statuses = ["ok", "timing_failed"]   # rows admitted (default ["ok"])
 
     [[plots]]
     x = "lut4+dsp"
@@ -283,9 +284,12 @@ def spec_from_dict(data: dict, *, known_figures=None) -> SweepSpec:
     if stray:
         raise ValueError(f"options given for figure(s) not collected: {', '.join(stray)}")
     pareto = data.get("pareto", {})
-    if not isinstance(pareto, dict) or not set(pareto) <= {"maximize", "minimize"}:
-        raise ValueError(f"pareto must be a table with maximize and/or minimize lists, not "
-                         f"{pareto!r}")
+    if not isinstance(pareto, dict) or not set(pareto) <= {"maximize", "minimize", "statuses"}:
+        raise ValueError(f"pareto must be a table with maximize and/or minimize lists (and "
+                         f"optionally statuses), not {pareto!r}")
+    bad = [st for st in pareto.get("statuses", ["ok"]) if st not in ("ok", "timing_failed")]
+    if bad:
+        raise ValueError(f"pareto.statuses may hold 'ok' and 'timing_failed', not {bad!r}")
     plots = data.get("plots", [])
     if not isinstance(plots, list) or not all(isinstance(p, dict) and {"x", "y"} <= set(p)
                                               for p in plots):
@@ -829,7 +833,7 @@ def run_sweep(spec: SweepSpec, *, collectors: dict, cache_dir, scheduler: str | 
         prog.start(0, where)
     wall = time.monotonic() - t0
     counts = {s: sum(r["status"] == s for r in rows) for s in STATUSES}
-    front = pareto_front(rows, spec.pareto.get("maximize", []), spec.pareto.get("minimize", []))
+    front = _spec_front(rows, spec)
     result = {"schema": SCHEMA, "spec": spec.as_dict(), "rows": rows, "pareto": front,
               "summary": {"points": len(rows), "cached": sum(bool(r.get("cached")) for r in rows),
                           "run": len(todo), "by_status": {k: v for k, v in counts.items() if v}},
@@ -840,6 +844,11 @@ def run_sweep(spec: SweepSpec, *, collectors: dict, cache_dir, scheduler: str | 
                         + ", ".join(f"{v} {k}" for k, v in result['summary']['by_status'].items())
                         + f"; Pareto front: {len(front)} points\n")
     return result
+
+
+def _spec_front(rows, spec):
+    return pareto_front(rows, spec.pareto.get("maximize", []), spec.pareto.get("minimize", []),
+                        tuple(spec.pareto.get("statuses", ["ok"])))
 
 
 def reload_result(path, spec: SweepSpec) -> dict:
@@ -857,8 +866,7 @@ def reload_result(path, spec: SweepSpec) -> dict:
     data.pop("plots", None)
     data.pop("roofline", None)
     data["spec"] = spec.as_dict()
-    data["pareto"] = pareto_front(data["rows"], spec.pareto.get("maximize", []),
-                                  spec.pareto.get("minimize", []))
+    data["pareto"] = _spec_front(data["rows"], spec)
     return data
 
 
@@ -889,15 +897,19 @@ def column(row: dict, expr: str):
     return sum(vals)
 
 
-def pareto_front(rows: list, maximize=(), minimize=()) -> list:
-    """Indices of the rows with status ``ok`` that no other such row dominates (at least as
-    good in every objective and better in one). Rows missing an objective are left out. No
-    objectives: ``[]``."""
+def pareto_front(rows: list, maximize=(), minimize=(), statuses=("ok",)) -> list:
+    """Indices of the rows whose status is in ``statuses`` (default only ``ok``) that no
+    other such row dominates (at least as good in every objective and better in one). Rows
+    missing an objective are left out. No objectives: ``[]``.
+
+    ``statuses=("ok", "timing_failed")`` also admits designs that missed the build's clock
+    target: their post-route Fmax (and the GOPS computed from it) is still a measured figure,
+    the clock they can run at."""
     if not maximize and not minimize:
         return []
     cand = []
     for i, r in enumerate(rows):
-        if r is None or r["status"] != "ok":
+        if r is None or r["status"] not in statuses:
             continue
         vec = [column(r, m) for m in maximize] + [column(r, m) for m in minimize]
         if any(v is None or isinstance(v, (bool, str)) for v in vec):
@@ -976,7 +988,9 @@ def markdown(result, plots=(), roof_table=()) -> str:
     if spec["pareto"]:
         lines.append("- Pareto objectives: maximize "
                      + (", ".join(spec["pareto"].get("maximize", [])) or "-")
-                     + "; minimize " + (", ".join(spec["pareto"].get("minimize", [])) or "-"))
+                     + "; minimize " + (", ".join(spec["pareto"].get("minimize", [])) or "-")
+                     + "; over rows with status "
+                     + " or ".join(spec["pareto"].get("statuses", ["ok"])))
     lines.append("- Sources: resources and Fmax from nextpnr-ecp5 post-route reports (out of "
                  "context, harness cells subtracted); cycles from Amaranth's simulator; "
                  "accuracy from the golden models vs float64")
@@ -1065,7 +1079,7 @@ def plot(result, spec_plot: dict, path) -> Path:
             ax.scatter(*zip(*ok), color=cmap(gi % 10), label=label, zorder=3)
         if bad:
             ax.scatter(*zip(*bad), color=cmap(gi % 10), marker="x", zorder=3,
-                       label=(label + " (failed)") if label else "failed")
+                       label=(label + " (status not ok)") if label else "status not ok")
         for i, xv, yv, r in pts:
             if i in front:
                 ax.scatter([xv], [yv], s=160, facecolors="none", edgecolors="k", zorder=4)
@@ -1117,7 +1131,8 @@ def roofline(result, stem):
     seqlen, batch = int(cfg.get("seqlen", 1024)), int(cfg.get("batch", 1))
     rows = result["rows"]
     built = [i for i in (result["pareto"] or range(len(rows)))
-             if rows[i]["status"] == "ok" and rows[i]["figures"].get("peak_gops")]
+             if rows[i]["status"] in tuple(spec["pareto"].get("statuses", ["ok"]))
+             and rows[i]["figures"].get("peak_gops")]
     built.sort(key=lambda i: -rows[i]["figures"]["peak_gops"])
     built = built[:int(cfg.get("max_designs", 4))]
     if not built:
