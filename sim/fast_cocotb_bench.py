@@ -7,8 +7,9 @@ Run by :func:`attnkit.sim.fast_bench.cocotb_speed` through
 draws it). The streams are driven with the shared
 :class:`~attnkit.sim.cocotb_streams.StreamSource`/``StreamSink`` helpers, no stalls; the
 output is checked against :func:`attnkit.golden.gemv.gemv`. The wall time of the job (after
-reset, from the first beat offered to the last output accepted) and the cycles it took are
-written as JSON to the file named by ``$ATTNKIT_BENCH_OUT``.
+reset, from the first beat offered to the last output accepted), the processor time of the
+simulator process over the same span (Verilator model and Python together) and the cycles
+it took are written as JSON to the file named by ``$ATTNKIT_BENCH_OUT``.
 """
 
 import json
@@ -47,16 +48,16 @@ async def gemv_timed_job(dut):
             cycles[0] += 1
 
     dut.m.value, dut.n.value = W.shape
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
     counter = cocotb.start_soon(count())
     fx = cocotb.start_soon(xs.send([int(v) for v in x], timeout_cycles=10 ** 7))
     fw = cocotb.start_soon(ws.send(beats, timeout_cycles=10 ** 7))
     got = await ys.recv(W.shape[0], timeout_cycles=10 ** 7)
-    wall = time.monotonic() - t0
+    wall, cpu = time.monotonic() - t0, time.process_time() - c0
     counter.cancel()
     await fx
     await fw
     exact = [g["data"] for g in got] == [int(v) for v in gemv(W, x, weight_bits=wb)]
     with open(os.environ["ATTNKIT_BENCH_OUT"], "w") as f:
-        json.dump({"cycles": cycles[0], "wall_s": wall, "bit_exact": exact}, f)
+        json.dump({"cycles": cycles[0], "wall_s": wall, "cpu_s": cpu, "bit_exact": exact}, f)
     assert exact, "cocotb GEMV output differs from the golden model"

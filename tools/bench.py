@@ -9,7 +9,7 @@ Sections (logic in :mod:`attnkit.sim.fast_bench`):
    fast path (cycle accurate, every output checked against the golden model);
 3. softmax sustained elements per cycle over rows of 128, 2048 and 4096 (Amaranth simulator);
 4. attention head (d = 128, T = 2048): cycles and K/V rows read per selection mode;
-5. build reports (``build/*/report.json``, newest per design/parameters/device): Fmax,
+5. build reports (``build/*/report.json``, newest per design and device): Fmax,
    resources, peak GOPS and the fraction of the device's DSP ceiling.
 
 Compiles (Verilator, Yosys/nextpnr for the DSP clock limit) are cached under ``build/``; the
@@ -40,27 +40,34 @@ class Progress:
 def print_speed(s):
     print(f"\nSimulator speed: GemvArray lanes={s['design']['lanes']} int{s['design']['weight_bits']}, "
           f"one {s['job']['m']} x {s['job']['n']} job")
-    print(f"{'engine':18s} {'cycles':>8s} {'run s':>8s} {'cycles/s':>11s} {'x Amaranth':>10s} {'exact':>5s}  compile/notes")
+    print(f"{'engine':18s} {'cycles':>8s} {'run s':>8s} {'cycles/s':>11s} {'x Amaranth':>10s} "
+          f"{'CPU cycles/s':>12s} {'x Am. CPU':>9s} {'exact':>5s}  compile/notes")
     for name, e in s["engines"].items():
         extra = ""
         if name == "fast":
-            extra = (f"CPU {e['cycles_per_cpu_s']:,} cycles/s; build {e['build_s']} s"
-                     f"{'' if e['built'] else ' (cached)'}; export {e['export_s']} s; call {e['call_s']} s")
+            extra = (f"build {e['build_s']} s{'' if e['built'] else ' (cached)'}; export {e['export_s']} s; "
+                     f"call {e['call_s']} s")
         elif name == "cocotb_verilator":
             extra = f"build {e['build_s']} s{'' if e['built'] else ' (cached)'}; process {e['process_s']} s"
+        elif name == "amaranth":
+            extra = f"call {e['call_s']} s (elaboration included)"
         print(f"{name:18s} {e['cycles']:>8d} {e['run_s']:>8.3f} {e['cycles_per_s']:>11,} "
-              f"{e['ratio_vs_amaranth'] or 0:>10.1f} {str(e['bit_exact']):>5s}  {extra}")
+              f"{e['ratio_vs_amaranth'] or 0:>10.1f} {e['cycles_per_cpu_s'] or 0:>12,} "
+              f"{e['cpu_ratio_vs_amaranth'] or 0:>9.1f} {str(e['bit_exact']):>5s}  {extra}")
+    print("run s: wall time of the simulation run alone; CPU: processor time of the same span "
+          "(the machine is shared: wall time includes waiting for a core)")
     print(f"cycle counts of Amaranth and the fast path agree: {s['cycles_agree']}")
 
 
 def print_gemv(rows):
     print("\nGEMV at Llama-2 7B shapes (fast path, cycle accurate)")
     print(f"{'layer':10s} {'M':>6s} {'N':>5s} {'W':>4s} {'lanes':>5s} {'DSPs':>4s} {'cycles':>9s} "
-          f"{'ideal':>9s} {'util':>7s} {'exact':>5s} {'sim s':>6s} {'call s':>6s} {'cycles/s':>10s}")
+          f"{'ideal':>9s} {'util':>7s} {'exact':>5s} {'sim s':>6s} {'call s':>6s} {'cycles/s':>10s} {'CPU cyc/s':>10s}")
     for r in rows:
         print(f"{r['layer']:10s} {r['m']:>6d} {r['n']:>5d} {'i' + str(r['weight_bits']):>4s} {r['lanes']:>5d} "
               f"{r['dsps']:>4d} {r['cycles']:>9d} {r['ideal_cycles']:>9.0f} {r['utilization']:>7.4f} "
-              f"{str(r['bit_exact']):>5s} {r['sim_run_s']:>6.2f} {r['sim_call_s']:>6.1f} {r['sim_cycles_per_s']:>10,}")
+              f"{str(r['bit_exact']):>5s} {r['sim_run_s']:>6.2f} {r['sim_call_s']:>6.1f} {r['sim_cycles_per_s']:>10,} "
+              f"{r['sim_cycles_per_cpu_s'] or 0:>10,}")
 
 
 def print_softmax(rows):
@@ -86,7 +93,7 @@ def print_attention(a):
 
 
 def print_builds(b):
-    print("\nBuild reports (newest per design/parameters/device)")
+    print("\nBuild reports (newest per design and device)")
     for k, v in b["dsp_clock_limit"].items():
         print(f"registered MULT18X18D clock limit {k}: "
               + (f"{v['fmax_mhz']:.1f} MHz ({v['report']})" if "fmax_mhz" in v else v.get("error", "?")))
@@ -114,16 +121,21 @@ def markdown(res) -> str:
     if s:
         L += [f"**Simulator speed**: GemvArray ({s['design']['lanes']} lanes, int8), one "
               f"{s['job']['m']} x {s['job']['n']} GEMV, same design and job on each engine "
-              "(compile time excluded):", "",
-              "| engine | cycles | simulated cycles/s | vs Amaranth |", "| --- | ---: | ---: | ---: |"]
+              "(compile time excluded; wall time of the run, and per second of processor time because "
+              "the machine was shared):", "",
+              "| engine | cycles | cycles/s (wall) | vs Amaranth | cycles/s (CPU) | vs Amaranth |",
+              "| --- | ---: | ---: | ---: | ---: | ---: |"]
         names = {"amaranth": "Amaranth simulator", "cocotb_verilator": "cocotb + Verilator",
                  "fast": "fast path (Verilator + C++ driver)"}
         for k, e in s["engines"].items():
-            L.append(f"| {names.get(k, k)} | {e['cycles']} | {e['cycles_per_s']:,} | {e['ratio_vs_amaranth']}x |")
+            L.append(f"| {names.get(k, k)} | {e['cycles']} | {e['cycles_per_s']:,} | {e['ratio_vs_amaranth']}x | "
+                     f"{e['cycles_per_cpu_s']:,} | {e['cpu_ratio_vs_amaranth']}x |")
         f = s["engines"].get("fast")
         if f:
-            L += ["", f"Fast path: {f['cycles_per_cpu_s']:,} cycles per CPU second; one-time "
-                      f"Verilator compile {f['build_s']} s (cached under `build/fast/`)."]
+            L += ["", "The fast path compiles each design once with Verilator (cached under "
+                      "`build/fast/`); `sim/fast_gemv.py`'s `simulate_gemv_fast` is a drop-in for "
+                      "`simulate_gemv`, cross-checked bit for bit (outputs and cycle counts) in "
+                      "`tests/test_fast_sim.py`."]
         L.append("")
     g = res.get("gemv")
     if g:
@@ -157,7 +169,7 @@ def markdown(res) -> str:
     b = res.get("builds")
     if b and b["reports"]:
         lim = "; ".join(f"{k}: {v['fmax_mhz']:.1f} MHz" for k, v in b["dsp_clock_limit"].items() if "fmax_mhz" in v)
-        L += ["**Builds** (newest `build/*/report.json` per design, parameters and device; out of "
+        L += ["**Builds** (newest `build/*/report.json` per design and device; out of "
               "context; ceiling = device MULT18X18D count x registered-DSP clock limit x 2 OPs, the "
               f"limit measured as the nextpnr-ecp5 Fmax of one fully registered MULT18X18D: {lim}):", "",
               "| design | parameters | device | Fmax MHz | LUT4 | FF | DSP | EBR | peak GOPS | of ceiling |",
