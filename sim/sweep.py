@@ -14,12 +14,15 @@ __all__ = ["collect_cycles", "COLLECTORS"]
 
 
 def collect_cycles(point: dict, ctx: dict) -> dict:
-    """Cycles of one GEMV job in Amaranth's simulator (:func:`attnkit.sim.gemv_driver.simulate_gemv`,
-    no stalls), for designs ``gemv`` and ``accelerator`` (the same array).
+    """Cycles of one GEMV job in a simulator, no stalls, for designs ``gemv`` and
+    ``accelerator`` (the same array).
 
     Options (``[options.cycles]``): ``m``, ``n`` (job size, default 8 x lanes each, ``n``
-    capped at the design's ``max_n``), ``deadline_cycles`` (default 2,000,000). The job is
-    random int8 activations and int``weight_bits`` weights seeded with the point's seed.
+    capped at the design's ``max_n``), ``deadline_cycles`` (default 2,000,000), ``engine``:
+    ``"amaranth"`` (default, :func:`attnkit.sim.gemv_driver.simulate_gemv`) or ``"fast"``
+    (Verilator, :func:`attnkit.sim.fast_gemv.simulate_gemv_with`; bit-exact in outputs and
+    cycles with Amaranth's simulator, much faster at real sizes). The job is random int8
+    activations and int``weight_bits`` weights seeded with the point's seed.
 
     Figures: ``cycles`` (first simulated cycle until the last output is accepted, inclusive),
     ``ideal_cycles`` (``m * n / lanes``, :func:`attnkit.golden.gemv.ideal_cycles`),
@@ -54,14 +57,20 @@ def collect_cycles(point: dict, ctx: dict) -> dict:
     x = rng.integers(-128, 128, n)
     if p.get("requant"):
         raise ValueError("cycles: requant=True is not driven by this collector")
-    (y,), _, cycles = simulate_gemv(dut, [GemvJob(W, x)],
-                                    deadline_cycles=int(opts.get("deadline_cycles", 2_000_000)))
+    engine = opts.get("engine", "amaranth")
+    deadline = int(opts.get("deadline_cycles", 2_000_000))
+    if engine == "amaranth":
+        (y,), _, cycles = simulate_gemv(dut, [GemvJob(W, x)], deadline_cycles=deadline)
+    else:
+        from .fast_gemv import simulate_gemv_with
+        (y,), _, cycles = simulate_gemv_with(engine, dut, [GemvJob(W, x)],
+                                             deadline_cycles=deadline)
     exact = bool(np.array_equal(y, gemv(W, x, weight_bits=wb, acc_width=p["acc_width"])))
     if not exact:
         raise ValueError(f"cycles: simulated output differs from the golden model for {p}")
     ideal = ideal_cycles(m, n, lanes)
     return {"cycles": cycles, "ideal_cycles": ideal, "utilization": round(ideal / cycles, 5),
-            "bit_exact": exact, "job_m": m, "job_n": n}
+            "bit_exact": exact, "job_m": m, "job_n": n, "sim_engine": engine}
 
 
 #: Figure name -> collector.
