@@ -82,6 +82,7 @@ __all__ = ["AttentionEngine", "MODE_CODES", "job_ports", "kv_beats", "q_beats"]
 MODE_CODES = {"dense": 0, "causal": 0, "window": 1, "global_window": 2, "block": 3,
               "topk": 4, "predict": 5}
 _SCORE_FIFO = 8
+_OUT_FIFO = 4
 
 
 def _check_int(obj, name, v, lo, hi):
@@ -92,22 +93,27 @@ def _check_int(obj, name, v, lo, hi):
         raise ValueError(f"{name} must be in {lo}..{hi}, not {v!r}")
 
 
-def _requant(m, acc, mult, shift, lim, name):
-    """Combinational ``clamp(round_shift(acc * mult, shift), -lim, lim)``."""
+#: Pipeline stages of :func:`_requant_pipe`.
+REQUANT_STAGES = 3
+
+
+def _requant_pipe(m, acc, mult, shift, lim, name):
+    """``clamp(round_shift(acc * mult, shift), -lim, lim)`` in 3 register stages
+    (product, rounding shift, clamp): the result is valid 3 cycles after ``acc``."""
     w = len(acc) + REQUANT_MULT_BITS + 1
     prod = Signal(signed(w), name=f"{name}_prod")
-    m.d.comb += prod.eq(acc * mult)
+    m.d.sync += prod.eq(acc * mult)
     half = Signal(unsigned(64), name=f"{name}_half")
     m.d.comb += half.eq((Const(1, 64) << shift) >> 1)
     rs = Signal(signed(w + 1), name=f"{name}_rs")
-    m.d.comb += rs.eq((prod + half) >> shift)
+    m.d.sync += rs.eq((prod + half) >> shift)
     out = Signal(signed(bits_for(lim) + 1), name=f"{name}_out")
     with m.If(rs > lim):
-        m.d.comb += out.eq(lim)
+        m.d.sync += out.eq(lim)
     with m.Elif(rs < -lim):
-        m.d.comb += out.eq(-lim)
+        m.d.sync += out.eq(-lim)
     with m.Else():
-        m.d.comb += out.eq(rs)
+        m.d.sync += out.eq(rs)
     return out
 
 
@@ -197,9 +203,12 @@ class AttentionEngine(wiring.Component):
                             v_mem.read_port(transparent_for=()), q_mem.read_port(transparent_for=()))
 
         m.submodules.softmax = smx = self.softmax
-        m.submodules.topk = topk = TopK(self.k_max, sw, iw)
-        sel_l = data.StructLayout({"score": signed(sw), "index": unsigned(iw), "mask": 1,
-                                   "last": 1, "pred": 1})
+        lw = cfg.in_fmt.width
+        # the top-k unit never compares its index field (ties are decided by arrival
+        # order), so it carries the index and the requantized logit together
+        m.submodules.topk = topk = TopK(self.k_max, sw, iw + lw)
+        sel_l = data.StructLayout({"score": signed(sw), "logit": signed(lw), "index": unsigned(iw),
+                                   "mask": 1, "last": 1, "pred": 1})
         m.submodules.score_fifo = sfifo = SyncFIFOBuffered(width=sel_l.size, depth=_SCORE_FIFO)
         idx_l = data.StructLayout({"index": unsigned(iw), "mask": 1})
         m.submodules.idx_fifo = ififo = SyncFIFOBuffered(width=idx_l.size, depth=T + 4)
@@ -372,7 +381,7 @@ class AttentionEngine(wiring.Component):
                     with m.If(to.payload.empty):
                         m.next = "DUMMY"
                     with m.Else():
-                        m.d.sync += [j.eq(to.payload.index), beat.eq(0),
+                        m.d.sync += [j.eq(to.payload.index[:iw]), beat.eq(0),
                                      cand_last.eq(to.payload.last)]
                         m.next = "CANDROW"
             with m.State("CANDROW"):
@@ -414,25 +423,36 @@ class AttentionEngine(wiring.Component):
         acc_new = Signal(signed(sw))
         m.d.comb += acc_new.eq(Mux(c3.first, 0, acc) + tree)
         out_r = Signal(sel_l)
+        out_v = Signal()
         with m.If(c3.valid):
             m.d.sync += acc.eq(acc_new)
-        m.d.sync += fifo_w.eq(c3.valid & c3.lastbeat)
+        m.d.sync += out_v.eq(c3.valid & c3.lastbeat)
         with m.If(c3.valid & c3.lastbeat):
             m.d.sync += [out_r.score.eq(Mux(c3.mask, 0, acc_new)), out_r.index.eq(c3.j),
                          out_r.mask.eq(c3.mask), out_r.last.eq(c3.last), out_r.pred.eq(c3.pred)]
-        m.d.comb += [sfifo.w_en.eq(fifo_w), sfifo.w_data.eq(out_r)]
+        # requantize the score into the softmax input format (3 stages, no backpressure:
+        # the credit counter covers every row in flight)
+        logit_p = _requant_pipe(m, out_r.score, smult, sshift, cfg.in_fmt.max_int, "srq")
+        pipe_v, pipe_r = out_v, out_r
+        for k in range(REQUANT_STAGES):
+            nv, nr = Signal(name=f"srq_v{k}"), Signal(sel_l, name=f"srq_r{k}")
+            m.d.sync += [nv.eq(pipe_v), nr.eq(pipe_r)]
+            pipe_v, pipe_r = nv, nr
+        wr = Signal(sel_l)
+        m.d.comb += [wr.eq(pipe_r), wr.logit.eq(logit_p), fifo_w.eq(pipe_v),
+                     sfifo.w_en.eq(fifo_w), sfifo.w_data.eq(wr)]
 
         # ------------------------------------------------------------ routing
         sr = data.View(sel_l, sfifo.r_data)
         to_topk = is_topk | sr.pred
         ti = topk.i_stream
         below = use_thr & sr.pred & (sr.score < thr)
-        m.d.comb += [ti.payload.score.eq(sr.score), ti.payload.index.eq(sr.index),
+        m.d.comb += [ti.payload.score.eq(sr.score), ti.payload.index.eq(Cat(sr.index, sr.logit)),
                      ti.payload.mask.eq(sr.mask | below), ti.payload.last.eq(sr.last),
                      ti.valid.eq(sfifo.r_rdy & to_topk)]
         # softmax feed: from the top-k unit (topk mode) or the score FIFO
         src_valid = Signal()
-        src_score = Signal(signed(sw))
+        src_logit = Signal(signed(lw))
         src_index = Signal(unsigned(iw))
         src_mask = Signal()
         src_last = Signal()
@@ -440,18 +460,16 @@ class AttentionEngine(wiring.Component):
         si = smx.i_stream
         m.d.comb += feed.eq(src_valid & si.ready & ififo.w_rdy)
         with m.If(is_topk):
-            m.d.comb += [src_valid.eq(to.valid), src_score.eq(to.payload.score),
-                         src_index.eq(to.payload.index), src_mask.eq(to.payload.empty),
+            m.d.comb += [src_valid.eq(to.valid), src_logit.eq(to.payload.index[iw:].as_signed()),
+                         src_index.eq(to.payload.index[:iw]), src_mask.eq(to.payload.empty),
                          src_last.eq(to.payload.last), to.ready.eq(feed)]
             m.d.comb += sfifo.r_en.eq(ti.ready)
         with m.Else():
-            m.d.comb += [src_valid.eq(sfifo.r_rdy & ~sr.pred), src_score.eq(sr.score),
+            m.d.comb += [src_valid.eq(sfifo.r_rdy & ~sr.pred), src_logit.eq(sr.logit),
                          src_index.eq(sr.index), src_mask.eq(sr.mask), src_last.eq(sr.last)]
             m.d.comb += sfifo.r_en.eq(Mux(sr.pred, ti.ready, feed))
-        lmax = cfg.in_fmt.max_int
-        logit = _requant(m, src_score, smult, sshift, lmax, "srq")
         wi = data.View(idx_l, ififo.w_data)
-        m.d.comb += [si.valid.eq(src_valid & ififo.w_rdy), si.payload.logit.eq(logit),
+        m.d.comb += [si.valid.eq(src_valid & ififo.w_rdy), si.payload.logit.eq(src_logit),
                      si.payload.mask.eq(src_mask), si.payload.last.eq(src_last),
                      ififo.w_en.eq(feed), wi.index.eq(src_index), wi.mask.eq(src_mask)]
 
@@ -481,18 +499,32 @@ class AttentionEngine(wiring.Component):
                     for i in range(L):
                         m.d.sync += accs[bb * L + i].eq(accs[bb * L + i] + vprods[i])
         oc = Signal(range(d + 1))
-        ovalid = Signal()
-        odata = Signal(signed(8))
-        olast = Signal()
+        ol = data.StructLayout({"data": signed(8), "last": 1})
+        m.submodules.out_fifo = ofifo = SyncFIFOBuffered(width=ol.size, depth=_OUT_FIFO)
+        o_infl = Signal(range(_OUT_FIFO + 1))
+        o_iss = Signal()
+        o_credit = Signal()
+        m.d.comb += o_credit.eq(o_infl + ofifo.level < _OUT_FIFO)
         drain = Signal(range(4))
-        acc_sel = Signal(signed(accw))
+        acc_sel = Signal(signed(accw))          # stage 1: accumulator select (registered)
         with m.Switch(oc):
             for c in range(d):
                 with m.Case(c):
-                    m.d.comb += acc_sel.eq(accs[c])
-        oval = _requant(m, acc_sel, omult, oshift, 127, "orq")
-        m.d.comb += [self.o_stream.valid.eq(ovalid), self.o_stream.payload.data.eq(odata),
-                     self.o_stream.payload.last.eq(olast), self.o_stream.payload.all_masked.eq(flag)]
+                    m.d.sync += acc_sel.eq(accs[c])
+        oval = _requant_pipe(m, acc_sel, omult, oshift, 127, "orq")   # stages 2-4
+        ov = [Signal(name=f"ov{k}") for k in range(REQUANT_STAGES + 1)]
+        olst = [Signal(name=f"olast{k}") for k in range(REQUANT_STAGES + 1)]
+        m.d.sync += [ov[0].eq(o_iss), olst[0].eq(oc == d - 1)]
+        for k in range(REQUANT_STAGES):
+            m.d.sync += [ov[k + 1].eq(ov[k]), olst[k + 1].eq(olst[k])]
+        o_w = ov[-1]
+        m.d.sync += o_infl.eq(o_infl + o_iss - o_w)
+        wo = data.View(ol, ofifo.w_data)
+        ro = data.View(ol, ofifo.r_data)
+        m.d.comb += [ofifo.w_en.eq(o_w), wo.data.eq(Mux(flag, 0, oval)), wo.last.eq(olst[-1]),
+                     self.o_stream.valid.eq(ofifo.r_rdy), ofifo.r_en.eq(self.o_stream.ready),
+                     self.o_stream.payload.data.eq(ro.data), self.o_stream.payload.last.eq(ro.last),
+                     self.o_stream.payload.all_masked.eq(flag)]
         with m.FSM(name="vstage"):
             with m.State("POP"):
                 with m.If(start):
@@ -526,15 +558,14 @@ class AttentionEngine(wiring.Component):
                     m.d.sync += oc.eq(0)
                     m.next = "OUT"
             with m.State("OUT"):
-                with m.If(~ovalid | self.o_stream.ready):
-                    with m.If(oc < d):
-                        m.d.sync += [ovalid.eq(1), odata.eq(Mux(flag, 0, oval)),
-                                     olast.eq(oc == d - 1), oc.eq(oc + 1)]
-                    with m.Else():
-                        m.d.sync += ovalid.eq(0)
-                        m.d.comb += job_done.eq(1)
-                        m.d.sync += busy.eq(0)
-                        m.next = "POP"
+                with m.If(oc < d):
+                    with m.If(o_credit):
+                        m.d.comb += o_iss.eq(1)
+                        m.d.sync += oc.eq(oc + 1)
+                with m.Elif((o_infl == 0) & (ofifo.level == 0)):
+                    m.d.comb += job_done.eq(1)
+                    m.d.sync += busy.eq(0)
+                    m.next = "POP"
         return m
 
 

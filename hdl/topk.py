@@ -53,12 +53,12 @@ class TopK(wiring.Component):
     score_width : int
         2..48.
     index_width : int
-        1..20.
+        1..40 (payload only: never compared; the engine packs the logit beside the index).
     """
 
     def __init__(self, k_max: int = 16, score_width: int = 32, index_width: int = 12):
         for name, v, lo, hi in (("k_max", k_max, 1, 256), ("score_width", score_width, 2, 48),
-                                ("index_width", index_width, 1, 20)):
+                                ("index_width", index_width, 1, 40)):
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
                 self._MustUse__silence = True     # a rejected component is not "unused"
                 if not isinstance(v, int) or isinstance(v, bool):

@@ -93,5 +93,5 @@ def test_topk_bad_parameters():
         TopK(k_max=0)
     with pytest.raises(TypeError, match="score_width must be an int, not 3.5"):
         TopK(score_width=3.5)
-    with pytest.raises(ValueError, match="index_width must be in 1..20, not 21"):
-        TopK(index_width=21)
+    with pytest.raises(ValueError, match="index_width must be in 1..40, not 41"):
+        TopK(index_width=41)
