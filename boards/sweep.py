@@ -357,7 +357,8 @@ def expand(spec: SweepSpec) -> list:
                         "board": spec.board, "package": spec.package, "speed": spec.speed,
                         "clock_mhz": clock, "seed": seed, "figures": list(spec.figures),
                         "options": spec.options, "synth_mode": spec.synth_mode,
-                        "axes": swept + [k for p in spec.include for k in p if k not in swept],
+                        "axes": list(dict.fromkeys(swept + [k for p in spec.include
+                                                            for k in p])),
                     })
     seen, unique = set(), []
     for p in points:
@@ -957,14 +958,15 @@ def csv_text(result) -> str:
 def _table_cols(result):
     spec = result["spec"]
     swept = [k for k, v in spec["axes"].items() if len(v) > 1]
-    swept += [k for p in spec["include"] for k in p if k not in swept]
+    swept = list(dict.fromkeys(swept + [k for p in spec["include"] for k in p]))
     objs = spec["pareto"].get("maximize", []) + spec["pareto"].get("minimize", [])
     preferred = ["lut4", "ff", "dsp", "ebr", "fmax_mhz", "peak_gops", "cycles",
                  "utilization", "sustained_gops", "exp_method", "max_abs_err_lsb",
                  "rmse_lsb", "argmax_agree", "gemv_rel_l2_mean", "ridge_ops_per_byte"]
     _, figs = _columns(result)
     cols = [c for c in preferred if c in figs]
-    cols += [o for o in objs if o not in cols and "+" in o]
+    cols += [o for o in objs if o not in cols]
+    cols = [c for c in cols if any(column(r, c) is not None for r in result["rows"])]
     return swept, cols
 
 
