@@ -207,7 +207,7 @@ class GemvArray(wiring.Component):
         ]
 
         # Drain bookkeeping captured when a tile's final column issues.
-        d_rows = Signal(range(P + 1))
+        d_rows_m1 = Signal(range(max(P, 2)))   # rows in the tile being drained, minus 1
         d_job_last = Signal()
         set_pending = Signal()
 
@@ -226,7 +226,8 @@ class GemvArray(wiring.Component):
                 m.d.sync += [col.eq(0), tile0.eq(0), row_base.eq(row_base + P), row_base2.eq(row_base2 + P),
                              cols_left.eq(n_last), last_col.eq(n_is1), last_tile.eq(next_last_tile)]
                 m.d.comb += set_pending.eq(1)
-                m.d.sync += [d_rows.eq(Mux(last_tile, m_r - row_base, P)), d_job_last.eq(last_tile),
+                # m_r + ~row_base == m_r - row_base - 1
+                m.d.sync += [d_rows_m1.eq(Mux(last_tile, m_r + ~row_base, P - 1)), d_job_last.eq(last_tile),
                              d_rq.eq(rq_r)]
                 with m.If(last_tile):
                     m.d.sync += active.eq(0)
@@ -289,43 +290,45 @@ class GemvArray(wiring.Component):
         res = [r for _, r in sorted(res, key=lambda t: t[0])]
 
         # ---- drain: res[] -> pipelined mux -> (requant) -> FIFO ---------------------------------
+        # ``credits`` counts FIFO slots not yet claimed by a read in flight, so the read
+        # decision is one register test; ``left`` counts the reads still due in this tile.
         wait = Signal(range(self._capture_delay + 1))
         draining = Signal()
         idx = Signal(range(max(P, 2)))
+        left = Signal(range(max(P, 2)))
         rd = Signal()
         rd_last = Signal()
         depth = self._out_latency + 4
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=self.out_width + 1, depth=depth)
-        inflight = Signal(range(depth + 2))
-        arrive = Signal()
-        m.d.comb += rd.eq(draining & (fifo.w_level + inflight < depth))
-        m.d.sync += inflight.eq(inflight + rd - arrive)
+        credits = Signal(range(depth + 1), init=depth)
+        freed = Signal()
+        m.d.comb += [rd.eq(draining & (credits != 0)), freed.eq(fifo.r_rdy & self.y_stream.ready)]
+        m.d.sync += credits.eq(credits - rd + freed)
 
         with m.If(set_pending):
             # first read happens wait + 2 cycles after this one
             m.d.sync += [pending.eq(1), wait.eq(self._capture_delay - 2), draining.eq(0)]
         with m.Elif(pending & ~draining):
             with m.If(wait == 0):
-                m.d.sync += [draining.eq(1), idx.eq(0)]
+                m.d.sync += [draining.eq(1), idx.eq(0), left.eq(d_rows_m1)]
             with m.Else():
                 m.d.sync += wait.eq(wait - 1)
         with m.If(rd):
-            m.d.sync += idx.eq(idx + 1)
-            with m.If(idx == d_rows - 1):
+            m.d.sync += [idx.eq(idx + 1), left.eq(left - 1)]
+            with m.If(left == 0):
                 m.d.sync += [draining.eq(0), pending.eq(0)]
-        m.d.comb += rd_last.eq(d_job_last & (idx == d_rows - 1))
+        m.d.comb += rd_last.eq(d_job_last & (left == 0))
 
         sel_data, side = self._mux_tree(m, res, idx, Cat(rd, rd_last, d_rq))
         out_data, out_valid, out_last = self._requant(
             m, sel_data, side[0], side[1], side[2:2 + REQUANT_MULT_BITS], side[2 + REQUANT_MULT_BITS:])
         m.d.comb += [
-            arrive.eq(out_valid),
             fifo.w_en.eq(out_valid),
             fifo.w_data.eq(Cat(out_data, out_last)),
             self.y_stream.valid.eq(fifo.r_rdy),
             self.y_stream.payload.eq(fifo.r_data),
             fifo.r_en.eq(self.y_stream.ready),
-            self.busy.eq(active | pending | (inflight != 0) | fifo.r_rdy),
+            self.busy.eq(active | pending | (credits != depth)),
         ]
         return m
 
