@@ -15,7 +15,7 @@ failures, elapsed, estimate) goes to stderr; the outputs are ``OUT.json``, ``OUT
 
 With ``--scheduler`` the same sweep goes to a running Dask cluster: start one with
 ``dask scheduler`` on one machine and ``dask worker tcp://HOST:8786 --nthreads 1`` on each
-worker machine (each with attnkit installed: ``pip install -e '.[sweep]'``). Build folders
+worker machine (each with attnkit installed: ``pip install -e .``). Build folders
 are then on the workers; rows come back as data and the cache and reports are written here.
 
 Exit status: 0 every point ok; 1 some point failed (the rows say why); 2 bad arguments or
