@@ -149,7 +149,7 @@ class GemvArray(wiring.Component):
 
     # Pipeline, counted from the cycle an issue handshake happens (cycle 0):
     #   1: issue register; 2: block-RAM output register; 3 + g: group g's activation
-    #   register; +3: DSP; +1: split; +1: acc.
+    #   register; +3: DSP; +1: split; +1: acc; +1: result register.
     @property
     def _capture_delay(self) -> int:
         """Cycles from a tile's final issue until lane 0's result register holds it.
@@ -157,7 +157,7 @@ class GemvArray(wiring.Component):
         Lane ``p`` (group ``p // group``) captures ``p // group`` cycles later; the drain
         reads lane ``p`` no earlier than ``p`` cycles after lane 0, so it never overtakes.
         """
-        return 3 + MULT18_LATENCY + 2
+        return 3 + MULT18_LATENCY + 3
 
     @property
     def _mux_levels(self) -> int:
@@ -282,10 +282,12 @@ class GemvArray(wiring.Component):
                     acc = Signal(signed(self.acc_width), name=f"acc{p_idx}")
                     r = Signal(signed(self.acc_width), name=f"res{p_idx}")
                     acc_next = Mux(a_first, prod, (acc + prod)[:self.acc_width].as_signed())
+                    done = Signal(name=f"done{p_idx}")   # acc holds the row's final sum
+                    m.d.sync += done.eq(a_valid & a_last)
                     with m.If(a_valid):
                         m.d.sync += acc.eq(acc_next)
-                        with m.If(a_last):
-                            m.d.sync += r.eq(acc_next)
+                    with m.If(done):
+                        m.d.sync += r.eq(acc)
                     res.append((p_idx, r))
         res = [r for _, r in sorted(res, key=lambda t: t[0])]
 
