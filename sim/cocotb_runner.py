@@ -382,7 +382,7 @@ def run_cocotb(component, test_module, *, simulator: str = "verilator",
     extra_sources = [str(Path(p).resolve()) for p in (extra_sources or [])]
     build_args = list(build_args or [])
     if simulator == "verilator":
-        build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] + build_args
+        build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--output-split", "0"] + build_args  # one C++ file: the wheel's verilated.mk breaks split models (empty CFG_CXXFLAGS_PCH_I)
     stamp = hashlib.sha256(
         json.dumps([text, simulator, build_args, bool(waves), extra_sources]
                    + [Path(p).read_text() for p in extra_sources]).encode()).hexdigest()
