@@ -17,7 +17,6 @@ import os
 import time
 
 import cocotb
-import numpy as np
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 from cocotb.triggers import RisingEdge

@@ -97,12 +97,12 @@ def print_builds(b):
     for k, v in b["dsp_clock_limit"].items():
         print(f"registered MULT18X18D clock limit {k}: "
               + (f"{v['fmax_mhz']:.1f} MHz ({v['report']})" if "fmax_mhz" in v else v.get("error", "?")))
-    print(f"{'design':9s} {'params':44s} {'device':12s} {'Fmax':>6s} {'LUT4':>6s} {'FF':>6s} {'DSP':>4s} "
+    print(f"{'design':9s} {'params':44s} {'device':12s} {'status':14s} {'Fmax':>6s} {'LUT4':>6s} {'FF':>6s} {'DSP':>4s} "
           f"{'EBR':>4s} {'GOPS':>6s} {'ceiling':>7s} {'frac':>6s}")
     for r in b["reports"]:
         c = r["cells"]
         prm = ",".join(f"{k}={v}" for k, v in (r["params"] or {}).items())[:44]
-        print(f"{r['design']:9s} {prm:44s} {r['device'] + ' -' + str(r['speed']):12s} "
+        print(f"{r['design']:9s} {prm:44s} {r['device'] + ' -' + str(r['speed']):12s} {str(r['status']):14s} "
               f"{r['fmax_mhz'] or 0:>6.1f} {c.get('TRELLIS_COMB', 0):>6d} {c.get('TRELLIS_FF', 0):>6d} "
               f"{c.get('MULT18X18D', 0):>4d} {c.get('DP16KD', 0):>4d} {r['peak_gops'] or 0:>6.1f} "
               f"{r.get('device_ceiling_gops') or 0:>7.1f} {r.get('fraction_of_ceiling') or 0:>6.3f}")
@@ -139,13 +139,17 @@ def markdown(res) -> str:
         L.append("")
     g = res.get("gemv")
     if g:
-        L += ["**GEMV at Llama-2 7B shapes** (fast path, cycle accurate, output checked bit for bit):", "",
-              "| layer | M x N | weights | lanes (DSPs) | cycles | ideal M·N/P | utilisation | simulated in |",
-              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+        L += ["**GEMV at Llama-2 7B shapes** (fast path, cycle accurate, output checked bit for bit; "
+              "utilisation = M·N/P over the cycles taken; whole-tile bound = M / (ceil(M/P)·P), the "
+              "most any P-lane array can reach when M is not a multiple of P; simulated in = wall "
+              "time of the whole call, compile excluded):", "",
+              "| layer | M x N | weights | lanes (DSPs) | cycles | ideal M·N/P | utilisation | whole-tile bound | simulated in |",
+              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for r in g:
+            bound = r["m"] / (-(-r["m"] // r["lanes"]) * r["lanes"])
             L.append(f"| {r['layer']} | {r['m']} x {r['n']} | int{r['weight_bits']} | {r['lanes']} ({r['dsps']}) | "
                      f"{r['cycles']:,} | {r['ideal_cycles']:,.0f} | {100 * r['utilization']:.2f} % | "
-                     f"{r['sim_call_s']} s |")
+                     f"{100 * bound:.2f} % | {r['sim_call_s']} s |")
         L.append("")
     sm = res.get("softmax")
     if sm:
@@ -172,15 +176,20 @@ def markdown(res) -> str:
         L += ["**Builds** (newest `build/*/report.json` per design and device; out of "
               "context; ceiling = device MULT18X18D count x registered-DSP clock limit x 2 OPs, the "
               f"limit measured as the nextpnr-ecp5 Fmax of one fully registered MULT18X18D: {lim}):", "",
-              "| design | parameters | device | Fmax MHz | LUT4 | FF | DSP | EBR | peak GOPS | of ceiling |",
-              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+              "| design | parameters | device | status | Fmax MHz (target) | LUT4 | FF | DSP | EBR | peak GOPS | of ceiling |",
+              "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+
+        def cell(v):
+            return "-" if v is None else v
+
         for r in b["reports"]:
             c = r["cells"]
             prm = ", ".join(f"{k}={v}" for k, v in (r["params"] or {}).items())
             frac = f"{100 * r['fraction_of_ceiling']:.1f} %" if r.get("fraction_of_ceiling") is not None else "-"
-            L.append(f"| {r['design']} | {prm} | {r['device']} -{r['speed']} | {r['fmax_mhz']} | "
-                     f"{c.get('TRELLIS_COMB', '-')} | {c.get('TRELLIS_FF', '-')} | {c.get('MULT18X18D', '-')} | "
-                     f"{c.get('DP16KD', '-')} | {r['peak_gops'] if r['peak_gops'] is not None else '-'} | {frac} |")
+            L.append(f"| {r['design']} | {prm} | {r['device']} -{r['speed']} | {r['status']} | "
+                     f"{cell(r['fmax_mhz'])} ({cell(r['target_mhz'])}) | "
+                     f"{cell(c.get('TRELLIS_COMB'))} | {cell(c.get('TRELLIS_FF'))} | {cell(c.get('MULT18X18D'))} | "
+                     f"{cell(c.get('DP16KD'))} | {cell(r['peak_gops'])} | {frac} |")
         L.append("")
     return "\n".join(L)
 
