@@ -23,6 +23,7 @@ from amaranth.lib.wiring import In, Out, connect
 from amaranth.utils import ceil_log2, exact_log2
 
 from attnkit.golden import hostlink as hl
+from attnkit.golden.params import check_int
 from attnkit.golden.quant import REQUANT_MULT_BITS
 from attnkit.golden.attention import ENGINE_SOFTMAX
 from attnkit.golden.softmax import SoftmaxConfig
@@ -38,14 +39,6 @@ __all__ = ["GemvAccelerator", "SoftmaxEngine", "AttentionBlock", "AcceleratorSys
 
 SOFTMAX_IN = hl.SOFTMAX_IN
 SOFTMAX_OUT = hl.SOFTMAX_OUT
-
-
-def _check_int(name, value, lo, hi=None):
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, not {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
-        raise ValueError(f"{name} must be {rng}, not {value!r}")
 
 
 class GemvAccelerator(wiring.Component):
@@ -96,19 +89,19 @@ class GemvAccelerator(wiring.Component):
                  requant: bool = False, max_n: int = 256, max_m: int = 256,
                  w_words: int = 1024, gemv_kwargs: dict | None = None, engines: int = 1):
         self._MustUse__silence = True
-        _check_int("lanes", lanes, 1, 256)
+        check_int("lanes", lanes, 1, 256)
         try:
             exact_log2(lanes)
         except ValueError:
             raise ValueError(f"lanes must be a power of two, not {lanes!r}") from None
         if weight_bits not in (4, 8) or isinstance(weight_bits, bool):
             raise ValueError(f"weight_bits must be 4 or 8, not {weight_bits!r}")
-        _check_int("acc_width", acc_width, 18, 32)
+        check_int("acc_width", acc_width, 18, 32)
         if not isinstance(requant, bool):
             raise TypeError(f"requant must be a bool, not {requant!r}")
-        _check_int("max_n", max_n, 1, 65536)
-        _check_int("max_m", max_m, 1, 65535)
-        _check_int("w_words", w_words, 1, (1 << 20) // lanes)
+        check_int("max_n", max_n, 1, 65536)
+        check_int("max_m", max_m, 1, 65535)
+        check_int("w_words", w_words, 1, (1 << 20) // lanes)
         self._MustUse__silence = False
         self.lanes = lanes
         self.weight_bits = weight_bits
@@ -366,8 +359,8 @@ class SoftmaxEngine(wiring.Component):
             raise TypeError(f"cfg must be a SoftmaxConfig, not {cfg!r}")
         if cfg.in_fmt.width > 16:
             raise ValueError(f"cfg.in_fmt must be at most 16 bits wide, not {cfg.in_fmt}")
-        _check_int("depth", depth, 1, 1 << 18)
-        _check_int("l_max", l_max, 1, depth)
+        check_int("depth", depth, 1, 1 << 18)
+        check_int("l_max", l_max, 1, depth)
         self._MustUse__silence = False
         self.cfg, self.l_max, self.depth = cfg, l_max, depth
         self.softmax = Softmax(cfg, l_max)
@@ -518,12 +511,12 @@ class AttentionBlock(wiring.Component):
     def __init__(self, *, d: int = 16, lanes: int = 4, t_max: int = 16, k_max: int = 8,
                  block: int = 4, cfg: SoftmaxConfig = ENGINE_SOFTMAX):
         self._MustUse__silence = True
-        _check_int("lanes", lanes, 1, 128)
+        check_int("lanes", lanes, 1, 128)
         try:
             exact_log2(lanes)
         except ValueError:
             raise ValueError(f"lanes must be a power of two, not {lanes!r}") from None
-        _check_int("block", block, 1)
+        check_int("block", block, 1)
         if -(-t_max // block) > 32:
             raise ValueError(f"ceil(t_max / block) must be at most 32 (one BLOCK_ROW "
                              f"register), not {-(-t_max // block)} (t_max={t_max}, "
