@@ -185,3 +185,18 @@ register(Design(
     ops_per_cycle=lambda p: 0,
     description="streaming softmax (attnkit.hdl.softmax.Softmax), one element per cycle",
 ))
+
+
+def _attention(params):
+    from attnkit.hdl.attention import AttentionEngine
+    return AttentionEngine(**params)
+
+
+register(Design(
+    "attention", _attention,
+    defaults={"d": 64, "lanes": 8, "t_max": 512, "k_max": 32, "block": 16},
+    # The scorer and the p.V accumulators each complete `lanes` MACs per busy cycle.
+    ops_per_cycle=lambda p: 2 * p["lanes"],
+    description="sparse-attention engine (attnkit.hdl.attention.AttentionEngine): one head, "
+                "decode, dense/static/top-k/predict-then-compute",
+))
