@@ -280,18 +280,10 @@ def attention_modes(*, T: int = 2048, d: int = 128, lanes: int = 16, block: int 
                     progress=None) -> dict:
     """Cycles and K/V rows per selection mode for one decode query (position ``T - 1``).
 
-    Uses ``selections`` of ``tools/bench_attention.py`` and ``simulate_attention`` of
-    ``tests/test_attention_hdl.py`` (the attention engine's own benchmark and test driver);
-    returns ``{"error": ...}`` if they cannot be imported.
+    Uses :func:`attnkit.sim.attention_driver.bench_selections` and ``simulate_attention``
+    (the attention engine's own benchmark and test driver).
     """
-    for p in (REPO_ROOT / "tools", REPO_ROOT / "tests"):
-        if str(p) not in sys.path:
-            sys.path.insert(0, str(p))
-    try:
-        from bench_attention import selections
-        from test_attention_hdl import simulate_attention
-    except Exception as e:   # noqa: BLE001
-        return {"error": f"attention benchmark unavailable: {e!r}"}
+    from attnkit.sim.attention_driver import bench_selections as selections, simulate_attention
     from attnkit.golden.attention import engine
     from attnkit.hdl.attention import AttentionEngine
 

@@ -1,8 +1,7 @@
 """Sparse-attention engine (hdl/attention.py) in Amaranth's simulator against the golden model.
 
 Every mode, random and real (MiniLM) data, with and without random stalls, 10 seeds; edge
-cases; row counters; cycle-count bounds. ``simulate_attention`` is also used by
-``tools/bench_attention.py``.
+cases; row counters; cycle-count bounds (driver: :mod:`attnkit.sim.attention_driver`).
 """
 
 import numpy as np
@@ -11,59 +10,11 @@ import pytest
 from attnkit.golden.attention import (Selection, engine, quantize_head, random_case,
                                       selection_suite)
 from attnkit.golden.minilm import head_qkv
-from attnkit.hdl.attention import AttentionEngine, job_ports, kv_beats, q_beats
-from attnkit.sim.streams import (STALL_CASES, Stalls, run_simulation, stream_get, stream_put,
-                                 stream_send, to_python)
+from attnkit.hdl.attention import AttentionEngine, job_ports
+from attnkit.sim.attention_driver import simulate_attention
+from attnkit.sim.streams import STALL_CASES, Stalls
 
 SEEDS = range(10)
-
-
-def simulate_attention(eng, K, V, jobs, stalls=Stalls(0, 0.0), deadline=400_000):
-    """Load ``K``/``V`` once, run ``jobs`` = ``[(q, sel, pos, requant_dict)]`` in order.
-
-    Returns one dict per job: ``o`` (list of d ints), ``all_masked``, ``cycles``,
-    ``k_rows``, ``k4_rows``, ``v_rows``.
-    """
-    T = K.shape[0]
-    results = []
-    done = [0]
-
-    async def producer(ctx):
-        st = stalls.fork(1)
-        await stream_send(ctx, eng.kv_stream, kv_beats(K, V, eng.lanes), st)
-        for n, (q, sel, pos, rq) in enumerate(jobs):
-            while done[0] < n:
-                await ctx.tick()
-            for name, val in job_ports(eng, sel, T, int(pos), **rq).items():
-                ctx.set(getattr(eng, name), val)
-            await stream_send(ctx, eng.q_stream, q_beats(q, eng.lanes), st.fork(n))
-
-    async def consumer(ctx):
-        st = stalls.fork(2)
-        for n in range(len(jobs)):
-            beats = [await stream_get(ctx, eng.o_stream, st) for _ in range(eng.d)]
-            await ctx.tick()
-            assert not ctx.get(eng.busy)
-            assert [b["last"] for b in beats] == [0] * (eng.d - 1) + [1]
-            assert len({b["all_masked"] for b in beats}) == 1
-            results.append({"o": [b["data"] for b in beats], "all_masked": beats[0]["all_masked"],
-                            **{c: ctx.get(getattr(eng, c)) for c in
-                               ("cycles", "k_rows", "k4_rows", "v_rows")}})
-            done[0] += 1
-
-    async def monitor(ctx):
-        """Stream rule on o_stream, every cycle: once valid, it stays valid with the same
-        payload until ready (the formal check cannot reach o_stream; see test_attention_formal)."""
-        prev = None
-        while done[0] < len(jobs):
-            _, _, valid, ready, payload = await ctx.tick().sample(
-                eng.o_stream.valid, eng.o_stream.ready, eng.o_stream.payload)
-            if prev is not None and prev[0] and not prev[1]:
-                assert valid and to_python(payload) == prev[2], "o_stream broke the hold rule"
-            prev = (valid, ready, to_python(payload))
-
-    run_simulation(eng, [producer, consumer, monitor], deadline_cycles=deadline)
-    return results
 
 
 def check_against_golden(eng, q, K, V, jobs, res, tag):

@@ -24,30 +24,13 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_attention_hdl import simulate_attention  # noqa: E402  (shared simulator driver)
+from attnkit.sim.attention_driver import bench_selections as selections, simulate_attention
 
-from attnkit.golden.attention import Selection, engine, quantize_head  # noqa: E402
-from attnkit.hdl.attention import AttentionEngine  # noqa: E402
-
-
-def selections(T, block, k):
-    nb = -(-T // block)
-    pos = T - 1
-    bm = np.zeros((nb, nb), bool)
-    keep = sorted({0, nb - 1} | set(range(max(0, nb - nb // 8), nb)))[: max(1, nb // 8)]
-    bm[pos // block, keep] = True
-    w = max(1, T // 8)
-    return [("dense", Selection("dense")),
-            ("window T/8", Selection("window", window=w, causal=True)),
-            ("global 4 + window", Selection("global_window", window=w - 4, n_global=4, causal=True)),
-            (f"block {block} (1/8 of blocks)", Selection("block", block=block, bitmap=bm)),
-            (f"topk k={k}", Selection("topk", k=k)),
-            (f"predict k={k}", Selection("predict", k=k))]
+from attnkit.golden.attention import engine, quantize_head
+from attnkit.hdl.attention import AttentionEngine
 
 
 def run_head(name, q, K, V, rq, lanes, block, k):
