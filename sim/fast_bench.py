@@ -15,8 +15,8 @@ Sections
   accepted to the last output beat (includes the two-row fill); outputs checked against
   :func:`attnkit.golden.softmax.expected_payloads`.
 * :func:`attention_modes`: one decode query of a Llama-2-7B-shaped head (``d = 128``,
-  ``T = 2048``) per selection mode, through ``tools/bench_attention.py``'s mode list and the
-  attention tests' simulator driver, every result checked against the golden engine.
+  ``T = 2048``) per selection mode, with the attention engine's benchmark modes and simulator
+  driver (:mod:`attnkit.sim.attention_driver`), every result checked against the golden engine.
 * :func:`dsp_clock_limit`, :func:`build_figures`: Fmax/resources/peak GOPS of the latest
   ``build/*/report.json`` and the fraction of the device's ceiling
   ``MULT18X18D count x registered-DSP clock limit x 2`` OPs/s, where the clock limit is
@@ -280,10 +280,12 @@ def attention_modes(*, T: int = 2048, d: int = 128, lanes: int = 16, block: int 
                     progress=None) -> dict:
     """Cycles and K/V rows per selection mode for one decode query (position ``T - 1``).
 
-    Uses :func:`attnkit.sim.attention_driver.bench_selections` and ``simulate_attention``
-    (the attention engine's own benchmark and test driver).
+    The mode list and the simulator driver are the attention engine's own
+    (:func:`attnkit.sim.attention_driver.bench_selections`, ``simulate_attention``, also used
+    by ``tools/bench_attention.py`` and the attention tests).
     """
-    from attnkit.sim.attention_driver import bench_selections as selections, simulate_attention
+    from .attention_driver import bench_selections as selections
+    from .attention_driver import simulate_attention
     from attnkit.golden.attention import engine
     from attnkit.hdl.attention import AttentionEngine
 

@@ -124,3 +124,17 @@ def test_bad_engine_name():
     with pytest.raises(ValueError, match=r"engine must be one of \('amaranth', 'fast'\), not 'cxxrtl'"):
         simulate_gemv_with("cxxrtl", GemvArray(**DESIGNS["int8"]), [])
     assert ENGINES == ("amaranth", "fast")
+
+
+def test_bench_sections_small():
+    """tools/bench.py's softmax and attention sections on small sizes: results checked against
+    the golden models inside, the softmax unit's one-element-per-cycle contract holds."""
+    from attnkit.sim import fast_bench
+
+    (sm,) = fast_bench.softmax_rate([(32, 3)], l_max=32)
+    assert sm["bit_exact"] and sm["elements"] == 96
+    assert sm["sustained_elements_per_cycle"] == 1.0 and sm["input_elements_per_cycle"] == 1.0
+    att = fast_bench.attention_modes(T=64, d=8, lanes=4, block=8, k=8)
+    assert [m["bit_exact"] for m in att["modes"]] == [True] * len(att["modes"])
+    dense = att["modes"][0]
+    assert dense["mode"] == "dense" and dense["k_rows"] == dense["v_rows"] == 64
