@@ -44,7 +44,7 @@ from attnkit.hdl.gemv import GemvArray
 from .cocotb_runner import REPO_ROOT, run_cocotb
 from .fast_gemv import run_gemv_fast
 from .gemv_driver import GemvJob, simulate_gemv
-from .streams import run_simulation
+from .streams import run_simulation, stream_through_timed
 
 __all__ = ["gemv_job", "sim_speed", "gemv_utilization", "softmax_rate", "attention_modes",
            "dsp_clock_limit", "build_figures", "machine_info", "LLAMA_GEMV_SHAPES"]
@@ -244,22 +244,10 @@ def softmax_rate(lengths_rows, *, l_max: int = 4096, seed: int = 0, progress=Non
         acc, outc, got = [], [], []
 
         async def bench(ctx, dut=dut, ins=ins, acc=acc, outc=outc, got=got):
-            cyc, i = 0, 0
-            ctx.set(dut.o_stream.ready, 1)
-            while len(got) < len(ins):
-                ctx.set(dut.i_stream.valid, int(i < len(ins)))
-                if i < len(ins):
-                    ctx.set(dut.i_stream.payload, ins[i])
-                _, _, iv, ir, ov, pl = await ctx.tick().sample(
-                    dut.i_stream.valid, dut.i_stream.ready, dut.o_stream.valid, dut.o_stream.payload)
-                if iv and ir:
-                    acc.append(cyc)
-                    i += 1
-                if ov:
-                    outc.append(cyc)
-                    got.append({"prob": int(pl.prob), "last": int(pl.last),
-                                "all_masked": int(pl.all_masked)})
-                cyc += 1
+            g, a, o = await stream_through_timed(ctx, dut.i_stream, dut.o_stream, ins)
+            got.extend(g)
+            acc.extend(a)
+            outc.extend(o)
 
         t0 = time.monotonic()
         run_simulation(dut, [bench], deadline_cycles=(N + 3) * L * 2 + 10_000)

@@ -20,7 +20,7 @@ from amaranth.lib import data
 from amaranth.sim import Simulator
 
 __all__ = ["Stalls", "NO_STALLS", "stream_put", "stream_get", "stream_send", "stream_recv",
-           "to_python", "run_simulation", "STALL_CASES"]
+           "stream_through_timed", "to_python", "run_simulation", "STALL_CASES"]
 
 
 @dataclass
@@ -92,6 +92,35 @@ async def stream_send(ctx, stream, payloads, stalls: Stalls = NO_STALLS):
 async def stream_recv(ctx, stream, count: int, stalls: Stalls = NO_STALLS) -> list:
     """Receive ``count`` payloads in order."""
     return [await stream_get(ctx, stream, stalls) for _ in range(count)]
+
+
+async def stream_through_timed(ctx, i_stream, o_stream, payloads, count: int | None = None):
+    """Offer ``payloads`` on ``i_stream`` back to back (no stalls) while ``o_stream`` is
+    always ready, until ``count`` (default ``len(payloads)``) outputs arrived.
+
+    Returns ``(outputs, in_cycles, out_cycles)``: the outputs as plain Python values, and the
+    cycle (counted from the call) of every accepted input and of every output, for throughput
+    and latency measurements.
+    """
+    count = len(payloads) if count is None else count
+    got, in_cycles, out_cycles = [], [], []
+    cyc, i = 0, 0
+    ctx.set(o_stream.ready, 1)
+    while len(got) < count:
+        ctx.set(i_stream.valid, int(i < len(payloads)))
+        if i < len(payloads):
+            ctx.set(i_stream.payload, payloads[i])
+        _, _, iv, ir, ov, pl = await ctx.tick().sample(
+            i_stream.valid, i_stream.ready, o_stream.valid, o_stream.payload)
+        if iv and ir:
+            in_cycles.append(cyc)
+            i += 1
+        if ov:
+            out_cycles.append(cyc)
+            got.append(to_python(pl))
+        cyc += 1
+    ctx.set(o_stream.ready, 0)
+    return got, in_cycles, out_cycles
 
 
 def run_simulation(dut, testbenches, *, deadline_cycles: int = 1_000_000, vcd: str | None = None,

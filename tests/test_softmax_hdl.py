@@ -12,7 +12,7 @@ from attnkit.hdl.exp2 import Exp2Frac
 from attnkit.hdl.reciprocal import Reciprocal
 from attnkit.hdl.softmax import Softmax
 from attnkit.sim.streams import (STALL_CASES, Stalls, run_simulation, stream_recv,
-                                 stream_send)
+                                 stream_send, stream_through_timed)
 
 U16 = FixedFormat(False, 0, 16)
 
@@ -132,24 +132,10 @@ def test_cycle_count(L, degree):
     acc_cycles, out_cycles, got = [], [], []
 
     async def bench(ctx):
-        cyc, i = 0, 0
-        ctx.set(dut.o_stream.ready, 1)
-        while len(got) < len(ins):
-            if i < len(ins):
-                ctx.set(dut.i_stream.valid, 1)
-                ctx.set(dut.i_stream.payload, ins[i])
-            else:
-                ctx.set(dut.i_stream.valid, 0)
-            _, _, iv, ir, ov, pl = await ctx.tick().sample(
-                dut.i_stream.valid, dut.i_stream.ready, dut.o_stream.valid, dut.o_stream.payload)
-            if iv and ir:
-                acc_cycles.append(cyc)
-                i += 1
-            if ov:
-                out_cycles.append(cyc)
-                got.append({"prob": int(pl.prob), "last": int(pl.last),
-                            "all_masked": int(pl.all_masked)})
-            cyc += 1
+        g, a, o = await stream_through_timed(ctx, dut.i_stream, dut.o_stream, ins)
+        got.extend(g)
+        acc_cycles.extend(a)
+        out_cycles.extend(o)
 
     run_simulation(dut, [bench], deadline_cycles=20000)
     check(got, expected(rows, cfg), L, 0.0)
