@@ -54,6 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .fixed import FixedFormat
+from .params import check_int
 from .quant import quantize, requant_params, requantize
 from .softmax import SoftmaxConfig, exp2_coefficients, softmax_fixed
 
@@ -67,15 +68,6 @@ MODES = ("dense", "causal", "window", "global_window", "block", "topk", "predict
 D_MAX = 128
 #: Softmax of the engine: logits ``s7.8`` (16 bits), probabilities ``u1.15`` (1.0 exact).
 ENGINE_SOFTMAX = SoftmaxConfig(in_fmt=FixedFormat(True, 7, 8), out_fmt=FixedFormat(False, 1, 15))
-
-
-def _int(name, v, lo, hi=None):
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
-        raise TypeError(f"{name} must be an int, not {v!r}")
-    if v < lo or (hi is not None and v > hi):
-        rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
-        raise ValueError(f"{name} must be {rng}, not {v!r}")
-    return int(v)
 
 
 @dataclass(frozen=True)
@@ -119,22 +111,22 @@ class Selection:
         if self.mode == "causal":
             object.__setattr__(self, "causal", True)
         if self.mode in ("window", "global_window"):
-            _int("window", self.window, 1)
+            check_int("window", self.window, 1)
         if self.mode == "global_window":
-            _int("n_global", self.n_global, 0)
+            check_int("n_global", self.n_global, 0)
         if self.mode == "block":
-            _int("block", self.block, 1)
+            check_int("block", self.block, 1)
             bm = tuple(tuple(bool(b) for b in row) for row in self.bitmap)
             if not bm or len({len(r) for r in bm}) != 1 or not bm[0]:
                 raise ValueError(f"bitmap must be a non-empty rectangular 2-D array of bools, "
                                  f"not {self.bitmap!r}")
             object.__setattr__(self, "bitmap", bm)
         if self.mode in ("topk", "predict"):
-            _int("k", self.k, 1)
+            check_int("k", self.k, 1)
         if self.threshold is not None:
             if self.mode != "predict":
                 raise ValueError(f"threshold is only for mode 'predict', not {self.mode!r}")
-            _int("threshold", self.threshold, -(1 << 31))
+            check_int("threshold", self.threshold, -(1 << 31))
 
     @property
     def dynamic(self) -> bool:

@@ -71,6 +71,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
 from ..golden.attention import D_MAX, ENGINE_SOFTMAX, Selection
+from ..golden.params import check_int
 from ..golden.quant import REQUANT_MULT_BITS
 from ..golden.softmax import SoftmaxConfig
 from .softmax import Softmax
@@ -86,11 +87,12 @@ _OUT_FIFO = 4
 
 
 def _check_int(obj, name, v, lo, hi):
-    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+    """:func:`attnkit.golden.params.check_int`; a rejected ``obj`` raises no "never used" warning."""
+    try:
+        check_int(name, v, lo, hi)
+    except (TypeError, ValueError):
         obj._MustUse__silence = True
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise TypeError(f"{name} must be an int, not {v!r}")
-        raise ValueError(f"{name} must be in {lo}..{hi}, not {v!r}")
+        raise
 
 
 #: Pipeline stages of :func:`_requant_pipe`.
