@@ -67,7 +67,6 @@ import hashlib
 import io
 import itertools
 import json
-import math
 import platform
 import re
 import socket

@@ -258,7 +258,7 @@ def row_stages(x, mask=None, cfg: SoftmaxConfig = SoftmaxConfig(), coeffs=None) 
         mask = mask[None, :]
     if mask.shape != x.shape:
         raise ValueError(f"mask shape {mask.shape} does not match x shape {x.shape}")
-    e, g, of = cfg.exp_frac_bits, cfg.sum_guard_bits, cfg.out_fmt.frac_bits
+    g, of = cfg.sum_guard_bits, cfg.out_fmt.frac_bits
     y = round_shift(x * LOG2E_Q, cfg.in_fmt.frac_bits)                           # rounding 1
     all_masked = mask.all(axis=1)
     ymin = np.int64(-(1 << 62))

@@ -16,11 +16,11 @@ bus decoder). The bridge and the host driver's ``start``/``wait``/``counters`` n
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, Cat, Const, Mux, signed
+from amaranth.hdl import Module, Signal, Cat, Const, Mux
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect
-from amaranth.utils import ceil_log2, exact_log2
+from amaranth.utils import exact_log2
 
 from attnkit.golden import hostlink as hl
 from attnkit.golden.params import check_int

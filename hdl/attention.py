@@ -192,7 +192,6 @@ class AttentionEngine(wiring.Component):
         d, L, B, T = self.d, self.lanes, self.beats, self.t_max
         sw, iw = self.score_width, self.index_width
         cfg = self.cfg
-        addr_w = range(T * B)
 
         # ------------------------------------------------------------ memories
         m.submodules.k_hi = k_hi = Memory(shape=data.ArrayLayout(signed(4), L), depth=T * B, init=[])
@@ -267,7 +266,6 @@ class AttentionEngine(wiring.Component):
         m.d.comb += topk.k.eq(kk)
 
         is_topk = mode == MODE_CODES["topk"]
-        is_pred = mode == MODE_CODES["predict"]
 
         # ------------------------------------------------------------ interval generator
         TW = bits_for(2 * T + 2) + 2

@@ -7,7 +7,7 @@ integer, see :func:`baud_divisor`).
 
 from __future__ import annotations
 
-from amaranth.hdl import Elaboratable, Module, Signal, Cat, Const
+from amaranth.hdl import Module, Signal, Cat, Const
 from amaranth.lib import wiring, stream
 from amaranth.lib.wiring import In, Out
 from amaranth.lib.cdc import FFSynchronizer

@@ -1,7 +1,6 @@
 """Golden model of the sparse-attention engine: selection rules, edge cases, and the
 vectorised model against an independent per-query loop implementation."""
 
-import math
 
 import numpy as np
 import pytest

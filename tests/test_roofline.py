@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from attnkit.boards import hardware as hwmod
 from attnkit.boards.hardware import (HARDWARE, HardwareProfile, analyze, bram_bandwidth,
                                      fpga_profile_from_report, get_hardware,
                                      load_profile_file, resolve_hardware)

@@ -9,10 +9,8 @@ misses its clock target and one of which does not fit.
 import csv
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from attnkit.boards import sweep as sw

@@ -4,7 +4,7 @@ import random
 
 import pytest
 from amaranth.hdl import Module
-from amaranth.sim import Simulator
+
 
 from attnkit.hdl.uart import UARTRx, UARTTx, baud_divisor
 from attnkit.sim.streams import Stalls, STALL_CASES, stream_send, stream_recv, run_simulation
