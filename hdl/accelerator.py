@@ -41,6 +41,37 @@ SOFTMAX_IN = hl.SOFTMAX_IN
 SOFTMAX_OUT = hl.SOFTMAX_OUT
 
 
+def _register_file(m, bus, word, byte, ro: dict, rw: dict, ctrl, can_start, reg_q, err, start):
+    """Byte access to an engine's 32-bit registers (one mechanism for every engine).
+
+    ``word`` selects the register (the keys of ``ro``/``rw``), ``byte`` the byte in it; a read
+    latches the byte into ``reg_q``. Writes: ``rw`` registers take the byte; writing 1 to
+    bit 0 of byte 0 of ``ctrl`` pulses ``start`` if ``can_start``, else flags ``err``; a
+    write to any other read-only register, and any access to an unknown address, flags ``err``.
+    """
+    with m.Switch(word):
+        for addr, value in {**ro, **rw}.items():
+            with m.Case(addr):
+                v = Cat(value, Const(0, 32 - len(value))) if len(value) < 32 else value
+                m.d.sync += reg_q.eq(v.word_select(byte, 8))
+                with m.If(bus.we):
+                    if addr == ctrl:
+                        with m.If(bus.w_data[0] & (byte == 0)):
+                            with m.If(can_start):
+                                m.d.comb += start.eq(1)
+                            with m.Else():
+                                m.d.sync += err.eq(1)
+                    elif addr in rw:
+                        with m.Switch(byte):
+                            for b in range(4):
+                                with m.Case(b):
+                                    m.d.sync += value[8 * b:8 * b + 8].eq(bus.w_data)
+                    else:
+                        m.d.sync += err.eq(1)
+        with m.Default():
+            m.d.sync += err.eq(1)
+
+
 class GemvAccelerator(wiring.Component):
     """GEMV engine (engine 0) with its memories and registers on a :data:`BusSignature` bus.
 
@@ -218,29 +249,8 @@ class GemvAccelerator(wiring.Component):
             m.d.sync += ybyte.eq(a[:2])
             with m.If(in_regs):
                 m.d.sync += rsel.eq(0)
-                word = Cat(Const(0, 2), a[2:20])
-                with m.Switch(word):
-                    for addr, value in ro_regs.items():
-                        with m.Case(addr):
-                            m.d.sync += reg_q.eq(value.word_select(a[:2], 8))
-                            with m.If(bus.we):
-                                if addr == ebase + hl.EngineReg.CTRL:
-                                    with m.If(bus.w_data[0] & (busy | ~params_ok) & (a[:2] == 0)):
-                                        m.d.sync += err.eq(1)
-                                    with m.Elif(bus.w_data[0] & (a[:2] == 0)):
-                                        m.d.comb += start.eq(1)
-                                else:
-                                    m.d.sync += err.eq(1)
-                    for addr, reg in rw_regs.items():
-                        with m.Case(addr):
-                            m.d.sync += reg_q.eq(reg.word_select(a[:2], 8))
-                            with m.If(bus.we):
-                                with m.Switch(a[:2]):
-                                    for b in range(4):
-                                        with m.Case(b):
-                                            m.d.sync += reg[8 * b:8 * b + 8].eq(bus.w_data)
-                    with m.Default():
-                        m.d.sync += err.eq(1)
+                _register_file(m, bus, Cat(Const(0, 2), a[2:20]), a[:2], ro_regs, rw_regs,
+                               ebase + hl.EngineReg.CTRL, ~busy & params_ok, reg_q, err, start)
             with m.Elif(in_w):
                 with m.If(busy | ~bus.we | (w_word >= self.w_words)):
                     m.d.sync += err.eq(1)
@@ -403,9 +413,8 @@ class SoftmaxEngine(wiring.Component):
         elem = off >> 2
         byte = a[:2]
         ebase = hl.engine_base(hl.Engine.SOFTMAX)
-        regs = {hl.EngineReg.CTRL: Const(0, 32), hl.EngineReg.STATUS: Cat(busy, done),
-                hl.EngineReg.CYCLES: cycles, hl.EngineReg.ROWS: rows,
-                self.LEN: reg_len, self.NROWS: reg_rows}
+        ro_regs = {hl.EngineReg.CTRL: Const(0, 32), hl.EngineReg.STATUS: Cat(busy, done),
+                   hl.EngineReg.CYCLES: cycles, hl.EngineReg.ROWS: rows}
         reg_q = Signal(8)
         from_mem = Signal()
         obyte = Signal(2)
@@ -413,27 +422,9 @@ class SoftmaxEngine(wiring.Component):
         with m.If(req):
             m.d.sync += [from_mem.eq(0), obyte.eq(byte)]
             with m.If(a[8:24] == ebase >> 8):
-                with m.Switch(Cat(Const(0, 2), a[2:8])):
-                    for offset, reg in regs.items():
-                        with m.Case(offset):
-                            word = Cat(reg, Const(0, 32 - len(reg))) if len(reg) < 32 else reg
-                            m.d.sync += reg_q.eq(word.word_select(byte, 8))
-                            with m.If(bus.we):
-                                if offset == hl.EngineReg.CTRL:
-                                    with m.If(bus.w_data[0] & (byte == 0)):
-                                        with m.If(busy | ~ok):
-                                            m.d.sync += err.eq(1)
-                                        with m.Else():
-                                            m.d.comb += start.eq(1)
-                                elif offset in (self.LEN, self.NROWS):
-                                    with m.Switch(byte):
-                                        for b in range(4):
-                                            with m.Case(b):
-                                                m.d.sync += reg[8 * b:8 * b + 8].eq(bus.w_data)
-                                else:
-                                    m.d.sync += err.eq(1)
-                    with m.Default():
-                        m.d.sync += err.eq(1)
+                _register_file(m, bus, Cat(Const(0, 2), a[2:8]), byte, ro_regs,
+                               {self.LEN: reg_len, self.NROWS: reg_rows},
+                               hl.EngineReg.CTRL, ~busy & ok, reg_q, err, start)
             with m.Elif(a[20:24] == SOFTMAX_IN >> 20):
                 with m.If(busy | ~bus.we | (elem >= self.depth)):
                     m.d.sync += err.eq(1)
@@ -597,29 +588,8 @@ class AttentionBlock(wiring.Component):
         with m.If(req):
             m.d.sync += from_mem.eq(0)
             with m.If(in_regs):
-                with m.Switch(Cat(Const(0, 2), a[2:8])):
-                    for offset, value in {**ro, **rw}.items():
-                        with m.Case(offset):
-                            v = Cat(value, Const(0, 32 - len(value))) if len(value) < 32 \
-                                else value
-                            m.d.sync += reg_q.eq(v.word_select(byte, 8))
-                            with m.If(bus.we):
-                                if offset == hl.EngineReg.CTRL:
-                                    with m.If(bus.w_data[0] & (byte == 0)):
-                                        with m.If(busy | ~ok):
-                                            m.d.sync += err.eq(1)
-                                        with m.Else():
-                                            m.d.comb += start.eq(1)
-                                elif offset in rw:
-                                    with m.Switch(byte):
-                                        for b in range(4):
-                                            with m.Case(b):
-                                                m.d.sync += value[8 * b:8 * b + 8].eq(
-                                                    bus.w_data)
-                                else:
-                                    m.d.sync += err.eq(1)
-                    with m.Default():
-                        m.d.sync += err.eq(1)
+                _register_file(m, bus, Cat(Const(0, 2), a[2:8]), byte, ro, rw,
+                               hl.EngineReg.CTRL, ~busy & ok, reg_q, err, start)
             with m.Elif(in_kv):
                 with m.If(busy | ~bus.we | (word >= self.t_max * B)):
                     m.d.sync += err.eq(1)
