@@ -504,6 +504,19 @@ def _subtract(total, minus):
     return core
 
 
+def _prepare_build(out_dir, synth_mode, progress, more_stale=()):
+    """Check ``synth_mode``, create ``out_dir`` and remove the outputs a previous run left
+    there (so a failed run never shows stale results); returns ``(out, progress)``."""
+    if synth_mode not in SYNTH_MODES:
+        raise ValueError(f"synth_mode must be one of {', '.join(SYNTH_MODES)}, "
+                         f"not {synth_mode!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("report.json", "report.md", "report_nextpnr.json", "top.json", *more_stale):
+        (out / stale).unlink(missing_ok=True)
+    return out, progress or _Quiet()
+
+
 def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F",
               package=None, speed=None, clock_mhz=100.0, seed=1, ops_per_cycle=None,
               synth_mode="abc9", allow_timing_fail=False, progress=None, board=None) -> dict:
@@ -546,14 +559,7 @@ def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F"
     if isinstance(clock_mhz, bool) or not isinstance(clock_mhz, (int, float)) \
             or not clock_mhz > 0:
         raise ValueError(f"clock_mhz must be a positive number of MHz, not {clock_mhz!r}")
-    if synth_mode not in SYNTH_MODES:
-        raise ValueError(f"synth_mode must be one of {', '.join(SYNTH_MODES)}, "
-                         f"not {synth_mode!r}")
-    progress = progress or _Quiet()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in ("report.json", "report.md", "report_nextpnr.json", "top.json"):
-        (out / stale).unlink(missing_ok=True)
+    out, progress = _prepare_build(out_dir, synth_mode, progress)
 
     elapsed = {}
     t_total = time.monotonic()
@@ -738,15 +744,7 @@ def build_board(top, *, out_dir, board, design="custom", params=None, clock_mhz=
     prof = board_profile(board)
     dev = prof.device
     package, speed = prof.nextpnr_package, prof.speed
-    if synth_mode not in SYNTH_MODES:
-        raise ValueError(f"synth_mode must be one of {', '.join(SYNTH_MODES)}, "
-                         f"not {synth_mode!r}")
-    progress = progress or _Quiet()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in ("report.json", "report.md", "report_nextpnr.json", "top.json", "top.config",
-                  "top.bit"):
-        (out / stale).unlink(missing_ok=True)
+    out, progress = _prepare_build(out_dir, synth_mode, progress, ("top.config", "top.bit"))
 
     elapsed = {}
     t_total = time.monotonic()
