@@ -517,6 +517,18 @@ def _prepare_build(out_dir, synth_mode, progress, more_stale=()):
     return out, progress or _Quiet()
 
 
+def _report_finisher(rep, out, elapsed, t_total):
+    """``finish(status, error=None)``: stamp elapsed times, status and error into ``rep`` and
+    write ``report.json``/``report.md`` to ``out`` (every exit path of a build calls it)."""
+    def finish(status, error=None):
+        elapsed["total"] = time.monotonic() - t_total
+        rep["elapsed_s"] = {k: round(v, 2) for k, v in elapsed.items()}
+        rep["status"] = status
+        rep["error"] = error
+        report_mod.write_report(rep, out)
+    return finish
+
+
 def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F",
               package=None, speed=None, clock_mhz=100.0, seed=1, ops_per_cycle=None,
               synth_mode="abc9", allow_timing_fail=False, progress=None, board=None) -> dict:
@@ -568,12 +580,7 @@ def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F"
                                 clock_mhz=clock_mhz, seed=seed, ops_per_cycle=ops_per_cycle,
                                 tools=tool_versions(), synth_mode=synth_mode, board=board)
 
-    def finish(status, error=None):
-        elapsed["total"] = time.monotonic() - t_total
-        rep["elapsed_s"] = {k: round(v, 2) for k, v in elapsed.items()}
-        rep["status"] = status
-        rep["error"] = error
-        report_mod.write_report(rep, out)
+    finish = _report_finisher(rep, out, elapsed, t_total)
 
     # -- elaborate
     from amaranth.back import rtlil
@@ -773,12 +780,7 @@ def build_board(top, *, out_dir, board, design="custom", params=None, clock_mhz=
     rep["source"] = ("utilisation and Fmax: nextpnr-ecp5 post-route --report JSON of the whole "
                      "board design (no harness)")
 
-    def finish(status, error=None):
-        elapsed["total"] = time.monotonic() - t_total
-        rep["elapsed_s"] = {k: round(v, 2) for k, v in elapsed.items()}
-        rep["status"] = status
-        rep["error"] = error
-        report_mod.write_report(rep, out)
+    finish = _report_finisher(rep, out, elapsed, t_total)
 
     for name in ("top.il", "top.lpf"):
         (out / name).write_text(plan.files[name])

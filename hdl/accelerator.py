@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out, connect
 from amaranth.utils import exact_log2
 
 from attnkit.golden import hostlink as hl
-from attnkit.golden.params import check_int
+from attnkit.golden.params import check_bool, check_int
 from attnkit.golden.quant import REQUANT_MULT_BITS
 from attnkit.golden.attention import ENGINE_SOFTMAX
 from attnkit.golden.softmax import SoftmaxConfig
@@ -128,8 +128,7 @@ class GemvAccelerator(wiring.Component):
         if weight_bits not in (4, 8) or isinstance(weight_bits, bool):
             raise ValueError(f"weight_bits must be 4 or 8, not {weight_bits!r}")
         check_int("acc_width", acc_width, 18, 32)
-        if not isinstance(requant, bool):
-            raise TypeError(f"requant must be a bool, not {requant!r}")
+        check_bool("requant", requant)
         check_int("max_n", max_n, 1, 65536)
         check_int("max_m", max_m, 1, 65535)
         check_int("w_words", w_words, 1, (1 << 20) // lanes)
