@@ -66,6 +66,7 @@ from attnkit.golden.quant import REQUANT_MULT_BITS
 
 from .dsp import MULT18_LATENCY, Mult18, resolve_impl
 from .ebr import RAM_READ_LATENCY, RegisteredRAM
+from .pipeline import delay
 
 __all__ = ["GemvArray", "MAX_LANES"]
 
@@ -273,7 +274,7 @@ class GemvArray(wiring.Component):
                 w_lanes = nxt
             # control at the accumulate stage: DSP latency + split register; the last stage is
             # one register per lane so no control net fans out to a whole group's accumulators
-            ctl = self._delay(m, gctl, MULT18_LATENCY, f"g{g}_ctl_d")
+            ctl = delay(m, gctl, MULT18_LATENCY, f"g{g}_ctl_d")
             for prods in self._products(m, g, gx, w_lanes):
                 for p_idx, prod in prods:
                     lane_ctl = Signal(3, name=f"ctl{p_idx}")
@@ -395,7 +396,7 @@ class GemvArray(wiring.Component):
         if not self.requant:
             return acc, valid, last
         pw = self.acc_width + REQUANT_MULT_BITS + 1
-        side = self._delay(m, Cat(valid, last, shift_in), MULT18_LATENCY, "rq_side")
+        side = delay(m, Cat(valid, last, shift_in), MULT18_LATENCY, "rq_side")
         mul_lo, mul_hi = Mult18(self.dsp), Mult18(self.dsp)
         m.submodules.rq_mul_lo, m.submodules.rq_mul_hi = mul_lo, mul_hi
         m.d.comb += [
@@ -424,11 +425,3 @@ class GemvArray(wiring.Component):
         side4 = Signal(2, name="rq_side4")
         m.d.sync += [y.eq(Mux(r > 127, 127, Mux(r < -127, -127, r))), side4.eq(side3)]
         return y, side4[0], side4[1]
-
-    @staticmethod
-    def _delay(m, value, cycles, name):
-        for i in range(cycles):
-            nxt = Signal(len(value), name=f"{name}{i}")
-            m.d.sync += nxt.eq(value)
-            value = nxt
-        return value

@@ -33,6 +33,7 @@ from ..golden.softmax import LOG2E_Q, N_CLAMP, R_BITS, SoftmaxConfig, Y_FRAC
 from .dsp import MULT18_LATENCY, Mult18
 from .ebr import RAM_READ_LATENCY, RegisteredRAM
 from .exp2 import Exp2Frac
+from .pipeline import delay
 from .reciprocal import Reciprocal
 
 __all__ = ["Softmax", "softmax_in_layout", "softmax_out_layout", "softmax_from_params",
@@ -118,14 +119,6 @@ def _shift_right_2(m, value, amount, big, name):
         m.d.sync += hi.eq(value >> (coarse * 8)[:max(w.bit_length(), 1)])
     m.d.sync += [lo.eq(amount[:3]), out.eq(hi >> lo)]
     return out
-
-
-def _delay(m, sig, n, name):
-    for k in range(n):
-        nxt = Signal.like(sig, name=f"{name}_d{k}")
-        m.d.sync += nxt.eq(sig)
-        sig = nxt
-    return sig
 
 
 class Softmax(wiring.Component):
@@ -313,7 +306,7 @@ class Softmax(wiring.Component):
                 m.d.sync += x.eq(-xmax)
             with m.Else():
                 m.d.sync += x.eq(rounded)
-            sbx = _delay(m, sb0, MULT18_LATENCY + 3, "sbrq")
+            sbx = delay(m, sb0, MULT18_LATENCY + 3, "sbrq")
         else:
             x = logit0
             sbx = sb0
@@ -323,8 +316,8 @@ class Softmax(wiring.Component):
         fr = cfg.in_fmt.frac_bits
         yp = Signal(signed(yw))
         m.d.sync += yp.eq((lmul.p + ((1 << (fr - 1)) if fr else 0)) >> fr)
-        sbp = _delay(m, sbx, MULT18_LATENCY + 1, "sbp")
-        live_p = _delay(m, sbx.valid & ~sbx.mask, MULT18_LATENCY + 1, "live_p")
+        sbp = delay(m, sbx, MULT18_LATENCY + 1, "sbp")
+        live_p = delay(m, sbx.valid & ~sbx.mask, MULT18_LATENCY + 1, "live_p")
         # stage M: the running max. The compare is looked ahead one stage, so the 1-cycle
         # loop is only "clock enable = live & (first | gt)":
         # y_P > max(mx, y_M) == (y_P > mx or mx invalid) and (y_P > y_M or y_M not live).
@@ -382,7 +375,7 @@ class Softmax(wiring.Component):
         b0 = Signal(b0l)
         m.d.comb += [b0.b.valid.eq(issue2), b0.b.last.eq(last2), b0.b.any.eq(h1.any),
                      b0.b.last_idx.eq(h1.last_idx), b0.M.eq(h1.M)]
-        b0d = _delay(m, b0, RAM_READ_LATENCY, "b0")
+        b0d = delay(m, b0, RAM_READ_LATENCY, "b0")
         b1 = Signal(b1l)
         y1 = Signal(signed(yw))
         m1 = Signal(signed(yw))
@@ -401,7 +394,7 @@ class Softmax(wiring.Component):
         sel = data.StructLayout({"b": b1l, "n": range(N_CLAMP + 1), "nbig": 1})
         sb2 = Signal(sel)
         m.d.comb += [sb2.b.eq(b2), sb2.n.eq(n2), sb2.nbig.eq(n2 >= e + g + 2)]
-        sbe = _delay(m, sb2, exp.latency, "sbe")
+        sbe = delay(m, sb2, exp.latency, "sbe")
         P = exp.p
         # e FIFO write and sigma, first half: t = (P << (G+1)) >> n
         we = data.View(el, efifo.w_data)
@@ -410,7 +403,7 @@ class Softmax(wiring.Component):
         pg = Signal(unsigned(e + 1 + g + 1))
         m.d.comb += pg.eq(P << (g + 1))
         t1 = _shift_right_2(m, pg, sbe.n, sbe.nbig, "t1")
-        sb3 = _delay(m, sbe.b, 2, "sb3")
+        sb3 = delay(m, sbe.b, 2, "sb3")
         sigma = Signal(unsigned(e + g + 2))
         sb4 = Signal(b1l)
         m.d.sync += [sigma.eq(Mux(sb3.mask, 0, (t1 + 1) >> 1)), sb4.eq(sb3)]
@@ -461,8 +454,8 @@ class Softmax(wiring.Component):
         r0 = Signal(unsigned(R_BITS + 2))
         m.d.comb += [c0.valid.eq(issue3), c0.last.eq(last3), c0.any.eq(h3.any), c0.z.eq(h3.z),
                      r0.eq(h3.r)]
-        c0d = _delay(m, c0, RAM_READ_LATENCY, "c0")
-        r0d = _delay(m, r0, RAM_READ_LATENCY, "r0")
+        c0d = delay(m, c0, RAM_READ_LATENCY, "c0")
+        r0d = delay(m, r0, RAM_READ_LATENCY, "r0")
         c1r = Signal(r1l)
         p1 = Signal(unsigned(e + 1))
         r1 = Signal(unsigned(R_BITS + 2))
@@ -478,11 +471,11 @@ class Softmax(wiring.Component):
         m.d.sync += [c1b.eq(c1), c1b.big.eq(c1.sh1 >= prod_w)]
         m.submodules.norm = nmul = Mult18(self._dsp)
         m.d.comb += [nmul.a.eq(p1), nmul.b.eq(r1)]
-        c4 = _delay(m, c1b, MULT18_LATENCY - 2, "c")
+        c4 = delay(m, c1b, MULT18_LATENCY - 2, "c")
         pm = Signal(unsigned(prod_w))
         m.d.comb += pm.eq(nmul.p[:prod_w])
         t4 = _shift_right_2(m, pm, c4.sh1, c4.big, "t4")
-        c5 = _delay(m, c4, 2, "c5")
+        c5 = delay(m, c4, 2, "c5")
         pr = Signal(unsigned(prod_w))
         c6 = Signal(c1l)
         m.d.sync += [pr.eq((t4 + 1) >> 1), c6.eq(c5)]
