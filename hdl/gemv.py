@@ -7,9 +7,9 @@ Data flow
     x_stream --> [issue] --> grp0 --> grp1 --> ... --> grpG-1      (x + control, 1 register/group)
     w_stream --> [issue] --> +0      +1              +G-1          (weight skew, registers)
                               |        |                |
-                            DSPs     DSPs             DSPs  -> split -> acc -> res
+                            DSPs     DSPs             DSPs  -> split -> acc
                                                                          |
-                                          res[0..P-1] -> pipelined mux -> requant -> FIFO -> y_stream
+              y_stream <- FIFO <- requant <- res0 <- res1 <- ... <- resP-1   (result shift chain)
 
 The ``lanes`` (P) processing elements are output-stationary: lane ``p`` accumulates row
 ``t * P + p`` of tile ``t``. PEs are grouped by ``group`` (default 8); the activation and its
@@ -19,6 +19,15 @@ weights are delayed by the same number of cycles so they meet their activation.
 
 Tile 0 of a job consumes ``x_stream`` directly (and stores ``x`` in a ``max_n``-deep
 buffer); later tiles replay ``x`` from the buffer, so there is no separate load phase.
+
+Results drain through a shift chain: lane ``p``'s result register loads its accumulator when
+the lane finishes a tile and otherwise takes lane ``p + 1``'s value, so a tile's results
+leave lane 0 in row order, one per cycle, with one empty slot per group boundary (groups
+finish one cycle apart). No drain signal reaches all lanes (no read-index fan-out, no
+P-input multiplexer); the chain never stops, so a tile's final column issues only when the
+output FIFO (``P + 4`` entries) has room for the whole tile and the previous tile has left
+the chain. Data-path registers have no reset (only control and valid bits do), so the
+reset net reaches a few hundred flip-flops instead of every register of the array.
 
 Formats
 -------
@@ -44,8 +53,9 @@ Interface and timing
   :func:`attnkit.golden.gemv.weight_beats`) and produces ``M`` beats of ``y_stream`` in row
   order, ``last`` set on row ``M - 1``.
 * Throughput: ``P`` MACs per cycle (one weight beat per cycle) while both input streams
-  are valid and ``N >= P + drain_latency``; a tile's results drain at one per cycle and a
-  tile's final column waits until the previous tile has drained, so small ``N`` costs extra
+  are valid and ``N >= P + G + latency`` (``G`` groups); a tile's results drain in
+  :attr:`GemvArray.drain_cycles` cycles and a tile's final column waits until the previous
+  tile has left the chain and the output FIFO has room for it, so small ``N`` costs extra
   cycles. The array itself never stalls: missing input beats become bubbles.
 * Latency: the first result of a job leaves :attr:`GemvArray.latency` cycles after the final
   weight beat of tile 0 is accepted (plus output backpressure).
@@ -59,7 +69,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import bits_for, ceil_log2
+from amaranth.utils import bits_for
 
 from attnkit.golden.params import check_bool, check_choice, check_int
 from attnkit.golden.quant import REQUANT_MULT_BITS
@@ -155,23 +165,29 @@ class GemvArray(wiring.Component):
     def _capture_delay(self) -> int:
         """Cycles from a tile's final issue until lane 0's result register holds it.
 
-        Lane ``p`` (group ``p // group``) captures ``p // group`` cycles later; the drain
-        reads lane ``p`` no earlier than ``p`` cycles after lane 0, so it never overtakes.
+        Lane ``p`` (group ``p // group``) captures ``p // group`` cycles later, and its
+        result reaches lane 0 of the shift chain ``p`` cycles after that.
         """
         return 3 + MULT18_LATENCY + 3
 
     @property
-    def _mux_levels(self) -> int:
-        return max(1, -(-ceil_log2(max(self.lanes, 2)) // 2))   # 4:1 levels
-
-    @property
     def _out_latency(self) -> int:
-        return self._mux_levels + (_REQUANT_LATENCY if self.requant else 0)
+        return _REQUANT_LATENCY if self.requant else 0
 
     @property
     def latency(self) -> int:
         """Cycles from the final weight beat of a tile to its first result on ``y_stream``."""
         return self._capture_delay + 1 + self._out_latency + 1
+
+    @property
+    def drain_cycles(self) -> int:
+        """Cycles from a tile's first result leaving the chain to its last (inclusive):
+        ``P`` results plus one empty slot per group boundary."""
+        return self.lanes + self.n_groups - 1
+
+    @property
+    def _fifo_depth(self) -> int:
+        return self.lanes + 4
 
     # -- gateware -------------------------------------------------------------------------------
     def elaborate(self, platform):
@@ -188,7 +204,7 @@ class GemvArray(wiring.Component):
         n_is1 = Signal()
         tile0 = Signal()
         row_base = Signal(17)         # first row of the current tile
-        pending = Signal()            # a tile's results wait in res[] for the drain
+        pending = Signal()            # the last tile's results are still in the result chain
         issue = Signal()
 
         # ``last_col``/``last_tile`` are registered flags, recomputed whenever ``col`` or
@@ -201,7 +217,8 @@ class GemvArray(wiring.Component):
         row_base2 = Signal(18)        # row_base + 2P, kept alongside row_base
         m.d.sync += next_last_tile.eq(row_base2 >= m_r)
         x_ok = ~tile0 | self.x_stream.valid
-        m.d.comb += issue.eq(active & self.w_stream.valid & x_ok & ~(last_col & pending))
+        credit_ok = Signal(init=1)    # the output FIFO has room for a whole tile
+        m.d.comb += issue.eq(active & self.w_stream.valid & x_ok & ~(last_col & (pending | ~credit_ok)))
         m.d.comb += [
             self.w_stream.ready.eq(issue),
             self.x_stream.ready.eq(issue & tile0),
@@ -244,32 +261,33 @@ class GemvArray(wiring.Component):
 
         # ---- issue register (cycle 1) ----------------------------------------------------------
         b_valid, b_first, b_last, b_tile0 = Signal(), Signal(), Signal(), Signal()
-        b_x = Signal(signed(8))
-        b_w = Signal.like(self.w_stream.payload)
+        b_x = Signal(signed(8), reset_less=True)
+        b_w = Signal(self.w_stream.payload.shape(), reset_less=True)
         m.d.sync += [
             b_valid.eq(issue), b_first.eq(col == 0), b_last.eq(last_col), b_tile0.eq(tile0),
             b_x.eq(self.x_stream.payload), b_w.eq(self.w_stream.payload),
         ]
         # ---- cycle 2: the buffer's registered output meets the second x register --------------
         assert RAM_READ_LATENCY == 2
-        c_x = Signal(signed(8))
+        c_x = Signal(signed(8), reset_less=True)
         c_tile0, c_ctl = Signal(), Signal(3)
         m.d.sync += [c_x.eq(b_x), c_tile0.eq(b_tile0), c_ctl.eq(Cat(b_valid, b_first, b_last))]
         c_mem = xmem.r_data.as_signed()
 
         # ---- systolic groups -------------------------------------------------------------------
-        res = []                      # per-lane result registers
+        lane_out = []                 # per lane: (lane, accumulator, done)
         prev_x, prev_ctl = Mux(c_tile0, c_x, c_mem), c_ctl
         for g in range(self.n_groups):
             lo, hi = g * G, min(P, (g + 1) * G)
-            gx = Signal(signed(8), name=f"g{g}_x")
+            gx = Signal(signed(8), name=f"g{g}_x", reset_less=True)
             gctl = Signal(3, name=f"g{g}_ctl")
             m.d.sync += [gx.eq(prev_x), gctl.eq(prev_ctl)]
             prev_x, prev_ctl = gx, gctl
             # weights of this group, delayed g + 2 cycles after the issue register
             w_lanes = [b_w[p] for p in range(lo, hi)]
             for d in range(g + 2):
-                nxt = [Signal(signed(wb), name=f"g{g}_w{p}_d{d}") for p in range(lo, hi)]
+                nxt = [Signal(signed(wb), name=f"g{g}_w{p}_d{d}", reset_less=True)
+                       for p in range(lo, hi)]
                 m.d.sync += [n_.eq(w_) for n_, w_ in zip(nxt, w_lanes)]
                 w_lanes = nxt
             # control at the accumulate stage: DSP latency + split register; the last stage is
@@ -280,51 +298,69 @@ class GemvArray(wiring.Component):
                     lane_ctl = Signal(3, name=f"ctl{p_idx}")
                     m.d.sync += lane_ctl.eq(ctl)
                     a_valid, a_first, a_last = lane_ctl[0], lane_ctl[1], lane_ctl[2]
-                    acc = Signal(signed(self.acc_width), name=f"acc{p_idx}")
-                    r = Signal(signed(self.acc_width), name=f"res{p_idx}")
+                    acc = Signal(signed(self.acc_width), name=f"acc{p_idx}", reset_less=True)
                     acc_next = Mux(a_first, prod, (acc + prod)[:self.acc_width].as_signed())
                     done = Signal(name=f"done{p_idx}")   # acc holds the row's final sum
                     m.d.sync += done.eq(a_valid & a_last)
                     with m.If(a_valid):
                         m.d.sync += acc.eq(acc_next)
-                    with m.If(done):
-                        m.d.sync += r.eq(acc)
-                    res.append((p_idx, r))
-        res = [r for _, r in sorted(res, key=lambda t: t[0])]
+                    lane_out.append((p_idx, acc, done))
+        lane_out.sort(key=lambda t: t[0])
 
-        # ---- drain: res[] -> pipelined mux -> (requant) -> FIFO ---------------------------------
-        # ``credits`` counts FIFO slots not yet claimed by a read in flight, so the read
-        # decision is one register test; ``left`` counts the reads still due in this tile.
-        wait = Signal(range(self._capture_delay + 1))
-        draining = Signal()
-        idx = Signal(range(max(P, 2)))
-        left = Signal(range(max(P, 2)))
-        rd = Signal()
-        rd_last = Signal()
-        depth = self._out_latency + 4
+        # ---- drain: result shift chain -> (requant) -> FIFO -------------------------------------
+        # Lane p captures at capture_delay + p // group after its tile's final issue and its
+        # result leaves lane 0 p cycles later; the last leaves at capture_delay + drain_cycles
+        # - 1. A following tile's final column may issue drain_cycles cycles after this one:
+        # its lane 0 captures just after the chain has emptied (``pending`` holds it back).
+        chain = [Signal(signed(self.acc_width), name=f"res{p}", reset_less=True) for p in range(P)]
+        chain_v = [Signal(name=f"res_valid{p}") for p in range(P)]
+        for p, acc, done in lane_out:
+            up, up_v = (chain[p + 1], chain_v[p + 1]) if p + 1 < P else (0, 0)
+            m.d.sync += [chain[p].eq(Mux(done, acc, up)), chain_v[p].eq(done | up_v)]
+
+        hold = max(self.drain_cycles - 1, 2)
+        chain_wait = Signal(range(hold))
+        with m.If(set_pending):
+            m.d.sync += [pending.eq(1), chain_wait.eq(hold - 1)]
+        with m.Elif(pending):
+            m.d.sync += chain_wait.eq(chain_wait - 1)
+            with m.If(chain_wait == 0):
+                m.d.sync += pending.eq(0)
+
+        # ``credits``: FIFO slots neither filled nor reserved; a tile reserves its rows the
+        # cycle after its final column issues (``pending`` blocks the next final column for
+        # longer than that, so the registered ``credit_ok`` is never stale when it matters).
+        depth = self._fifo_depth
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=self.out_width + 1, depth=depth)
         credits = Signal(range(depth + 1), init=depth)
+        reserve = Signal()
         freed = Signal()
-        m.d.comb += [rd.eq(draining & (credits != 0)), freed.eq(fifo.r_rdy & self.y_stream.ready)]
-        m.d.sync += credits.eq(credits - rd + freed)
+        credits_next = Signal(range(depth + 1))
+        m.d.comb += [freed.eq(fifo.r_rdy & self.y_stream.ready),
+                     credits_next.eq(credits - Mux(reserve, d_rows_m1 + 1, 0) + freed)]
+        # (``issue & last_col`` rather than ``set_pending``: Icarus leaves a process-driven
+        # comb signal X until its inputs first change, and this register outlives the reset)
+        m.d.sync += [reserve.eq(issue & last_col), credits.eq(credits_next),
+                     credit_ok.eq(credits_next >= P)]
 
-        with m.If(set_pending):
-            # first read happens wait + 2 cycles after this one
-            m.d.sync += [pending.eq(1), wait.eq(self._capture_delay - 2), draining.eq(0)]
-        with m.Elif(pending & ~draining):
-            with m.If(wait == 0):
-                m.d.sync += [draining.eq(1), idx.eq(0), left.eq(d_rows_m1)]
-            with m.Else():
-                m.d.sync += wait.eq(wait - 1)
-        with m.If(rd):
-            m.d.sync += [idx.eq(idx + 1), left.eq(left - 1)]
-            with m.If(left == 0):
-                m.d.sync += [draining.eq(0), pending.eq(0)]
-        m.d.comb += rd_last.eq(d_job_last & (left == 0))
+        # The tile's bookkeeping, delayed to the cycles its results leave the chain: lane 0's
+        # result is in res0 capture_delay cycles after the final issue (d_* change one cycle
+        # after it), and the next tile's results follow only after this tile's last one.
+        t_book = delay(m, Cat(d_rows_m1, d_job_last, d_rq), self._capture_delay - 1, "tile_book")
+        t_rows_m1 = t_book[:len(d_rows_m1)]
+        t_job_last = t_book[len(d_rows_m1)]
+        t_rq = t_book[len(d_rows_m1) + 1:]
+        cnt = Signal(range(max(P, 2)))          # results of this tile already out of the chain
+        with m.If(chain_v[0]):
+            m.d.sync += cnt.eq(Mux(cnt == P - 1, 0, cnt + 1))
+        o_data = Signal(signed(self.acc_width), reset_less=True)
+        o_valid, o_last = Signal(), Signal()
+        o_rq = Signal.like(d_rq)
+        m.d.sync += [o_data.eq(chain[0]), o_valid.eq(chain_v[0] & (cnt <= t_rows_m1)),
+                     o_last.eq(t_job_last & (cnt == t_rows_m1)), o_rq.eq(t_rq)]
 
-        sel_data, side = self._mux_tree(m, res, idx, Cat(rd, rd_last, d_rq))
         out_data, out_valid, out_last = self._requant(
-            m, sel_data, side[0], side[1], side[2:2 + REQUANT_MULT_BITS], side[2 + REQUANT_MULT_BITS:])
+            m, o_data, o_valid, o_last, o_rq[:REQUANT_MULT_BITS], o_rq[REQUANT_MULT_BITS:])
         m.d.comb += [
             fifo.w_en.eq(out_valid),
             fifo.w_data.eq(Cat(out_data, out_last)),
@@ -344,7 +380,7 @@ class GemvArray(wiring.Component):
                 mul = Mult18(self.dsp)
                 m.submodules[f"mul{lo + i}"] = mul
                 m.d.comb += [mul.a.eq(w), mul.b.eq(gx)]
-                prod = Signal(signed(16), name=f"prod{lo + i}")
+                prod = Signal(signed(16), name=f"prod{lo + i}", reset_less=True)
                 m.d.sync += prod.eq(mul.p)
                 yield [(lo + i, prod)]
         else:
@@ -353,37 +389,13 @@ class GemvArray(wiring.Component):
                 mul = Mult18(self.dsp)
                 m.submodules[f"mul{lo + i}_{lo + i + 1}"] = mul
                 m.d.comb += [mul.a.eq((w_hi << _INT4_SPLIT) + w_lo), mul.b.eq(gx)]
-                p_lo = Signal(signed(_INT4_SPLIT), name=f"prod{lo + i}")
-                p_hi = Signal(signed(_INT4_SPLIT), name=f"prod{lo + i + 1}")
+                p_lo = Signal(signed(_INT4_SPLIT), name=f"prod{lo + i}", reset_less=True)
+                p_hi = Signal(signed(_INT4_SPLIT), name=f"prod{lo + i + 1}", reset_less=True)
                 m.d.sync += [
                     p_lo.eq(mul.p[:_INT4_SPLIT].as_signed()),
                     p_hi.eq((mul.p + (1 << (_INT4_SPLIT - 1))) >> _INT4_SPLIT),
                 ]
                 yield [(lo + i, p_lo), (lo + i + 1, p_hi)]
-
-    def _mux_tree(self, m, inputs, sel, side):
-        """Registered 4:1 mux levels selecting ``inputs[sel]``; ``side`` travels alongside.
-
-        Returns ``(data, side)`` delayed by :attr:`_mux_levels` cycles.
-        """
-        level = list(inputs)
-        for lvl in range(self._mux_levels):
-            s = sel[2 * lvl: 2 * lvl + 2] if len(sel) > 2 * lvl else Const(0, 2)
-            nxt = []
-            for i in range(0, len(level), 4):
-                r = Signal(signed(self.acc_width), name=f"mux{lvl}_{i // 4}")
-                with m.Switch(s):
-                    for j, c in enumerate(level[i:i + 4]):
-                        with m.Case(j):
-                            m.d.sync += r.eq(c)
-                nxt.append(r)
-            level = nxt
-            sel2 = Signal.like(sel, name=f"mux_sel{lvl + 1}")
-            side2 = Signal(len(side), name=f"mux_side{lvl + 1}")
-            m.d.sync += [sel2.eq(sel), side2.eq(side)]
-            sel, side = sel2, side2
-        assert len(level) == 1
-        return level[0], side
 
     def _requant(self, m, acc, valid, last, mult, shift_in):
         """Requantize stage when enabled (:data:`_REQUANT_LATENCY` cycles); identity otherwise.
@@ -403,25 +415,25 @@ class GemvArray(wiring.Component):
             mul_lo.a.eq(acc[:17]), mul_lo.b.eq(mult),
             mul_hi.a.eq(acc[17:].as_signed()), mul_hi.b.eq(mult),
         ]
-        prod = Signal(signed(pw))
+        prod = Signal(signed(pw), reset_less=True)
         sm1 = Signal(6)                       # shift - 1 (meaningless when shift == 0)
         zero = Signal()
         side1 = Signal(2, name="rq_side1")
         shift = side[2:8]
         m.d.sync += [prod.eq((mul_hi.p << 17) + mul_lo.p), sm1.eq(shift - 1), zero.eq(shift == 0),
                      side1.eq(side[:2])]
-        coarse = Signal(signed(pw))
+        coarse = Signal(signed(pw), reset_less=True)
         fine = Signal(3)
         zero2 = Signal()
         side2 = Signal(2, name="rq_side2")
         m.d.sync += [coarse.eq(Mux(zero, prod, prod >> Cat(Const(0, 3), sm1[3:6]))),
                      fine.eq(Mux(zero, 0, sm1[:3])), zero2.eq(zero), side2.eq(side1)]
-        t = Signal(signed(pw))
+        t = Signal(signed(pw), reset_less=True)
         zero3 = Signal()
         side3 = Signal(2, name="rq_side3")
         m.d.sync += [t.eq(coarse >> fine), zero3.eq(zero2), side3.eq(side2)]
         r = Mux(zero3, t, (t + 1) >> 1)
-        y = Signal(signed(8))
+        y = Signal(signed(8), reset_less=True)
         side4 = Signal(2, name="rq_side4")
         m.d.sync += [y.eq(Mux(r > 127, 127, Mux(r < -127, -127, r))), side4.eq(side3)]
         return y, side4[0], side4[1]

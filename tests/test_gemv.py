@@ -97,14 +97,14 @@ def test_cycle_count_full_rate(weight_bits):
     """Without stalls a job takes ceil(M/P)*N issue cycles plus a fixed overhead.
 
     Overhead = 1 (job start) + latency to the first result + the last tile's drain, all
-    deterministic; for N >= P + drain latency no tile waits for the previous drain.
+    deterministic; for N >= P + G + latency no tile waits for the previous drain.
     """
     P, M, N = 8, 64, 64
     rng = np.random.default_rng(11)
     dut = GemvArray(lanes=P, weight_bits=weight_bits, max_n=N, group=4)
     cycles = check(dut, [random_job(rng, M, N, weight_bits)], 0, 0.0)
     issue = (M // P) * N
-    overhead = 1 + dut.latency + P
+    overhead = 1 + dut.latency + dut.drain_cycles
     assert cycles <= issue + overhead, (cycles, issue, overhead)
     assert cycles >= issue, (cycles, issue)
 
