@@ -11,8 +11,12 @@ measured inside this harness, which needs four pins whatever the core's width:
     Synchronised by two flip-flops, then drives the core's ``sync`` domain reset.
 ``si``
     Serial data in: registered once, then shifted through a chain of flip-flops, one per core
-    input bit (every member of the core's signature with flow ``In``). Each core input is
-    driven straight from one register of that chain.
+    input bit (every member of the core's signature with flow ``In``), inverted at every
+    stage after the first (one LUT per stage). Each core input is driven straight from one
+    register of that chain. The inversion matters: a reset-less core register that samples
+    chain bit ``k`` would otherwise be an exact duplicate of chain register ``k + 1`` (same
+    input, same clock, no reset) and Yosys would merge the two, so a core's input
+    registers (a GEMV array's weight skew chains) would vanish into the harness.
 ``so``
     Serial data out: every core output bit (flow ``Out``) is captured in a register, and the
     captured bits are folded three at a time, with the previous fold register, through one
@@ -116,13 +120,14 @@ class OOCHarness(Elaboratable):
         si_reg = Signal(name=HARNESS_PREFIX + "si")
         m.d.ooc += si_reg.eq(self.si)
 
-        # Input side: one shift chain, each core input bit driven by one of its registers.
+        # Input side: one shift chain (inverting after the first stage, see the module
+        # docstring), each core input bit driven by one of its registers.
         if self.in_bits:
             chain = Signal(self.in_bits, name=HARNESS_PREFIX + "in")
             if self.in_bits == 1:
                 m.d.ooc += chain.eq(si_reg)
             else:
-                m.d.ooc += chain.eq(Cat(si_reg, chain[:-1]))
+                m.d.ooc += chain.eq(Cat(si_reg, ~chain[:-1]))
             offset = 0
             for _, bits in self.inputs:
                 m.d.comb += bits.eq(chain[offset:offset + len(bits)])

@@ -299,8 +299,8 @@ def test_harness_shift_chain_reaches_core_inputs():
     sim = Simulator(harness)
     sim.add_testbench(bench)
     sim.run()
-    # chain[0] holds the newest bit, chain[4] the oldest.
-    expected = sum(bit << (4 - k) for k, bit in enumerate(pattern))
+    # chain[0] holds the newest bit, chain[4] the oldest; chain[j] went through j inverters.
+    expected = sum((bit ^ ((4 - k) & 1)) << (4 - k) for k, bit in enumerate(pattern))
     assert seen == {"core.i": expected, "core.o": expected}
 
 
