@@ -25,8 +25,9 @@ the lane finishes a tile and otherwise takes lane ``p + 1``'s value, so a tile's
 leave lane 0 in row order, one per cycle, with one empty slot per group boundary (groups
 finish one cycle apart). No drain signal reaches all lanes (no read-index fan-out, no
 P-input multiplexer); the chain never stops, so a tile's final column issues only when the
-output FIFO (``P + 4`` entries) has room for the whole tile and the previous tile has left
-the chain. Data-path registers have no reset (only control and valid bits do), so the
+output FIFO (``P + 4`` entries of LUT RAM with a registered output,
+:class:`~attnkit.hdl.fifo.LutFifo`) has room for the whole tile and the previous tile has
+left the chain. Data-path registers have no reset (only control and valid bits do), so the
 reset net reaches a few hundred flip-flops instead of every register of the array.
 
 Formats
@@ -67,7 +68,6 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
@@ -76,6 +76,7 @@ from attnkit.golden.quant import REQUANT_MULT_BITS
 
 from .dsp import MULT18_LATENCY, Mult18, resolve_impl
 from .ebr import RAM_READ_LATENCY, RegisteredRAM
+from .fifo import LutFifo
 from .pipeline import delay
 
 __all__ = ["GemvArray", "MAX_LANES"]
@@ -331,12 +332,12 @@ class GemvArray(wiring.Component):
         # cycle after its final column issues (``pending`` blocks the next final column for
         # longer than that, so the registered ``credit_ok`` is never stale when it matters).
         depth = self._fifo_depth
-        m.submodules.fifo = fifo = SyncFIFOBuffered(width=self.out_width + 1, depth=depth)
+        m.submodules.fifo = fifo = LutFifo(self.out_width + 1, depth)
         credits = Signal(range(depth + 1), init=depth)
         reserve = Signal()
         freed = Signal()
         credits_next = Signal(range(depth + 1))
-        m.d.comb += [freed.eq(fifo.r_rdy & self.y_stream.ready),
+        m.d.comb += [freed.eq(fifo.r_stream.valid & self.y_stream.ready),
                      credits_next.eq(credits - Mux(reserve, d_rows_m1 + 1, 0) + freed)]
         # (``issue & last_col`` rather than ``set_pending``: Icarus leaves a process-driven
         # comb signal X until its inputs first change, and this register outlives the reset)
@@ -364,9 +365,9 @@ class GemvArray(wiring.Component):
         m.d.comb += [
             fifo.w_en.eq(out_valid),
             fifo.w_data.eq(Cat(out_data, out_last)),
-            self.y_stream.valid.eq(fifo.r_rdy),
-            self.y_stream.payload.eq(fifo.r_data),
-            fifo.r_en.eq(self.y_stream.ready),
+            self.y_stream.valid.eq(fifo.r_stream.valid),
+            self.y_stream.payload.eq(fifo.r_stream.payload),
+            fifo.r_stream.ready.eq(self.y_stream.ready),
             self.busy.eq(active | pending | (credits != depth)),
         ]
         return m
