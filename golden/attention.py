@@ -61,7 +61,8 @@ from .softmax import SoftmaxConfig, exp2_coefficients, softmax_fixed
 __all__ = ["MODES", "Selection", "ENGINE_SOFTMAX", "EngineResult", "engine",
            "attention_float", "QuantHead", "quantize_head", "prefill_rows", "topk_keep",
            "predicted_scores", "D_MAX", "cycle_estimate", "relative_l2", "cosine",
-           "RATIOS", "report_selections", "accuracy_report", "random_case", "selection_suite"]
+           "RATIOS", "report_selections", "accuracy_report", "random_case", "selection_suite",
+           "prefill_suite"]
 
 MODES = ("dense", "causal", "window", "global_window", "block", "topk", "predict")
 #: Largest head dimension.
@@ -499,3 +500,24 @@ def selection_suite(T: int, block: int, seed: int, k_max: int) -> list[Selection
             Selection("topk", k=k), Selection("topk", k=min(3, k_max), causal=True),
             Selection("predict", k=min(k_max, 2 + seed % 3)),
             Selection("predict", k=min(3, k_max), threshold=int(rng.integers(0, 40)))]
+
+
+def prefill_suite(T: int, block: int, queries: int, seed: int) -> list[tuple[Selection, int]]:
+    """Every static mode with a random legal first position for a prefill block of
+    ``queries`` consecutive queries (``[(selection, pos)]``, ``pos + queries <= T``; block
+    mode: the whole block in one bitmap row) for hardware tests."""
+    rng = np.random.default_rng(2000 + seed)
+    nb = -(-T // block)
+    bm = rng.random((nb, nb)) < 0.5
+    sels = [Selection("dense"), Selection("causal"),
+            Selection("window", window=int(rng.integers(1, 6))),
+            Selection("window", window=int(rng.integers(1, 6)), causal=True),
+            Selection("global_window", window=int(rng.integers(1, 4)),
+                      n_global=int(rng.integers(0, 3)), causal=bool(seed % 2)),
+            Selection("block", block=block, bitmap=bm, causal=bool(seed % 2))]
+    out = []
+    for sel in sels:
+        starts = [p for p in range(T - queries + 1)
+                  if sel.mode != "block" or p // block == (p + queries - 1) // block]
+        out.append((sel, int(rng.choice(starts))))
+    return out

@@ -147,10 +147,17 @@ class AttentionEngine(wiring.Component):
         Block size of the block-sparse mode (``block_row`` has ``ceil(t_max / block)`` bits).
     cfg : SoftmaxConfig
         The softmax formats (default :data:`attnkit.golden.attention.ENGINE_SOFTMAX`).
+    queries : int
+        Queries per job, 1..16: 1 is decode; more is a prefill block (consecutive positions
+        ``pos .. pos + queries - 1``) in which each K and V row is read once and used by
+        every query of the block (``queries`` dot-product datapaths, softmax units and
+        output accumulators). Prefill supports the static modes (dense, causal, window,
+        global + window, block-sparse with the whole block in one bitmap row); the
+        dynamic modes need ``queries = 1``.
     """
 
     def __init__(self, *, d: int = 64, lanes: int = 8, t_max: int = 512, k_max: int = 32,
-                 block: int = 16, cfg: SoftmaxConfig = ENGINE_SOFTMAX):
+                 block: int = 16, cfg: SoftmaxConfig = ENGINE_SOFTMAX, queries: int = 1):
         _check_int(self, "d", d, 1, D_MAX)
         _check_int(self, "lanes", lanes, 1, d)
         if d % lanes:
@@ -162,13 +169,15 @@ class AttentionEngine(wiring.Component):
         if not isinstance(cfg, SoftmaxConfig):
             self._MustUse__silence = True
             raise TypeError(f"cfg must be a SoftmaxConfig, not {cfg!r}")
+        _check_int(self, "queries", queries, 1, 16)
         self.d, self.lanes, self.t_max, self.k_max, self.block, self.cfg = d, lanes, t_max, k_max, block, cfg
+        self.queries = queries
         self.beats = d // lanes
         self.n_blocks = -(-t_max // block)
         self.score_width = (d * 128 * 128).bit_length() + 1
         self.pred_width = (d * 8 * 8).bit_length() + 1
         self.index_width = max(1, (t_max - 1).bit_length())
-        self.softmax = Softmax(cfg, t_max + 1)
+        self.softmaxes = [Softmax(cfg, t_max + 1) for _ in range(queries)]
         B = self.beats
         tw = range(t_max + 1)
         super().__init__({
@@ -187,6 +196,11 @@ class AttentionEngine(wiring.Component):
             "v_rows": Out(32),
         })
 
+    @property
+    def softmax(self) -> Softmax:
+        """Query 0's softmax unit (every query of a prefill block has an identical one)."""
+        return self.softmaxes[0]
+
     def elaborate(self, platform):
         m = Module()
         d, L, B, T = self.d, self.lanes, self.beats, self.t_max
@@ -197,19 +211,32 @@ class AttentionEngine(wiring.Component):
         m.submodules.k_hi = k_hi = Memory(shape=data.ArrayLayout(signed(4), L), depth=T * B, init=[])
         m.submodules.k_lo = k_lo = Memory(shape=data.ArrayLayout(unsigned(4), L), depth=T * B, init=[])
         m.submodules.v_mem = v_mem = Memory(shape=data.ArrayLayout(signed(8), L), depth=T * B, init=[])
-        m.submodules.q_mem = q_mem = Memory(shape=data.ArrayLayout(signed(8), L), depth=B, init=[])
-        khw, klw, vw, qw = (k_hi.write_port(), k_lo.write_port(), v_mem.write_port(),
-                            q_mem.write_port())
-        khr, klr, vr, qr = (k_hi.read_port(transparent_for=()), k_lo.read_port(transparent_for=()),
-                            v_mem.read_port(transparent_for=()), q_mem.read_port(transparent_for=()))
+        Q = self.queries
+        q_mems = [Memory(shape=data.ArrayLayout(signed(8), L), depth=B, init=[]) for _ in range(Q)]
+        for i, qm in enumerate(q_mems):
+            m.submodules[f"q_mem{i}" if Q > 1 else "q_mem"] = qm
+        khw, klw, vw = k_hi.write_port(), k_lo.write_port(), v_mem.write_port()
+        qws = [qm.write_port() for qm in q_mems]
+        khr, klr, vr = (k_hi.read_port(transparent_for=()), k_lo.read_port(transparent_for=()),
+                        v_mem.read_port(transparent_for=()))
+        qrs = [qm.read_port(transparent_for=()) for qm in q_mems]
+        qr = qrs[0]
 
-        m.submodules.softmax = smx = self.softmax
+        smxs = self.softmaxes
+        for i, sm in enumerate(smxs):
+            m.submodules[f"softmax{i}" if Q > 1 else "softmax"] = sm
+        smx = smxs[0]
         lw = cfg.in_fmt.width
         # the top-k unit never compares its index field (ties are decided by arrival
         # order), so it carries the index and the requantized logit together
         m.submodules.topk = topk = TopK(self.k_max, sw, iw + lw)
-        sel_l = data.StructLayout({"score": signed(sw), "logit": signed(lw), "index": unsigned(iw),
-                                   "mask": 1, "last": 1, "pred": 1})
+        sel_fields = {"score": signed(sw), "logit": signed(lw), "index": unsigned(iw),
+                      "mask": 1, "last": 1, "pred": 1}
+        if Q > 1:
+            # prefill: the other queries' logits, and every query's mask (its own pattern
+            # excludes this key, or the row's closing element); ``score``/``logit`` are query 0's
+            sel_fields.update({"xlogit": data.ArrayLayout(signed(lw), Q - 1), "qmask": Q})
+        sel_l = data.StructLayout(sel_fields)
         m.submodules.score_fifo = sfifo = SyncFIFOBuffered(width=sel_l.size, depth=_SCORE_FIFO)
         idx_l = data.StructLayout({"index": unsigned(iw), "mask": 1})
         m.submodules.idx_fifo = ififo = SyncFIFOBuffered(width=idx_l.size, depth=T + 4)
@@ -229,13 +256,20 @@ class AttentionEngine(wiring.Component):
                      klw.en.eq(kv.valid & ~busy & ~kv.payload.sel),
                      vw.en.eq(kv.valid & ~busy & kv.payload.sel)]
         qbeat = Signal(range(B + 1))
-        m.d.comb += [self.q_stream.ready.eq(~busy), qw.addr.eq(qbeat),
-                     qw.data.eq(self.q_stream.payload), qw.en.eq(self.q_stream.valid & ~busy)]
+        qsel = Signal(range(Q))                  # query being loaded
+        m.d.comb += self.q_stream.ready.eq(~busy)
+        for i, qw in enumerate(qws):
+            m.d.comb += [qw.addr.eq(qbeat), qw.data.eq(self.q_stream.payload),
+                         qw.en.eq(self.q_stream.valid & ~busy & (qsel == i))]
         start = Signal()
         with m.If(self.q_stream.valid & ~busy):
             with m.If(qbeat == B - 1):
                 m.d.sync += qbeat.eq(0)
-                m.d.comb += start.eq(1)
+                with m.If(qsel == Q - 1):
+                    m.d.sync += qsel.eq(0)
+                    m.d.comb += start.eq(1)
+                with m.Else():
+                    m.d.sync += qsel.eq(qsel + 1)
             with m.Else():
                 m.d.sync += qbeat.eq(qbeat + 1)
 
@@ -271,12 +305,17 @@ class AttentionEngine(wiring.Component):
         TW = bits_for(2 * T + 2) + 2
         pos_s, t_s, win_s = Signal(signed(TW)), Signal(signed(TW)), Signal(signed(TW))
         m.d.comb += [pos_s.eq(pos), t_s.eq(t_len), win_s.eq(win)]
+        # The walk covers the union of the block's keys (queries at pos .. pos + Q - 1): the
+        # windows slide by one per query, so the union is one interval from the first
+        # query's window start to the last query's window end.
+        last_s = Signal(signed(TW))
+        m.d.comb += last_s.eq(pos_s + (Q - 1))
         end = Signal(signed(TW))
-        m.d.comb += end.eq(Mux(causal & (pos_s + 1 < t_s), pos_s + 1, t_s))
+        m.d.comb += end.eq(Mux(causal & (last_s + 1 < t_s), last_s + 1, t_s))
         w_lo = Signal(signed(TW))
         m.d.comb += w_lo.eq(pos_s - Mux(causal, win_s - 1, win_s >> 1))
         w_hi = Signal(signed(TW + 1))
-        m.d.comb += w_hi.eq(w_lo + win_s)
+        m.d.comb += w_hi.eq(w_lo + win_s + (Q - 1))
 
         def smax(a, b):
             return Mux(a > b, a, b)
@@ -330,7 +369,8 @@ class AttentionEngine(wiring.Component):
         iss_last = Signal()
         iss_j = Signal(range(T + 1))
         m.d.comb += [khr.addr.eq(iss_j * B + beat), klr.addr.eq(iss_j * B + beat),
-                     qr.addr.eq(beat), khr.en.eq(1), qr.en.eq(1), klr.en.eq(~pred)]
+                     khr.en.eq(1), klr.en.eq(~pred)]
+        m.d.comb += [x for r_ in qrs for x in (r_.addr.eq(beat), r_.en.eq(1))]
         row_start = iss & iss_first
         fifo_w = Signal()
         m.d.sync += inflight.eq(inflight + row_start - fifo_w)
@@ -410,37 +450,72 @@ class AttentionEngine(wiring.Component):
                      c0.mask.eq(iss_mask), c0.last.eq(iss_last), c0.pred.eq(pred), c0.j.eq(iss_j)]
         c1, c2, c3 = Signal(ctl_l), Signal(ctl_l), Signal(ctl_l)
         m.d.sync += [c1.eq(c0), c2.eq(c1), c3.eq(c2)]
-        prods = [Signal(signed(16), name=f"sprod{i}") for i in range(L)]
-        for i in range(L):
-            qv = qr.data[i]
-            kfull = Cat(klr.data[i], khr.data[i]).as_signed()
-            a = Mux(c1.pred, qv >> 4, qv)
-            b = Mux(c1.pred, khr.data[i], kfull)
-            m.d.sync += prods[i].eq(a * b)
-        tree = Signal(signed(sw))
-        m.d.sync += tree.eq(_balanced_sum(prods))
-        acc = Signal(signed(sw))
-        acc_new = Signal(signed(sw))
-        m.d.comb += acc_new.eq(Mux(c3.first, 0, acc) + tree)
+        # one dot product per query of the block, all from the same K read
+        new_scores = []
+        for qi in range(Q):
+            sfx = f"_q{qi}" if Q > 1 else ""
+            prods = [Signal(signed(16), name=f"sprod{i}{sfx}") for i in range(L)]
+            for i in range(L):
+                qv = qrs[qi].data[i]
+                kfull = Cat(klr.data[i], khr.data[i]).as_signed()
+                a = Mux(c1.pred, qv >> 4, qv)
+                b = Mux(c1.pred, khr.data[i], kfull)
+                m.d.sync += prods[i].eq(a * b)
+            tree = Signal(signed(sw), name=f"tree{sfx}")
+            m.d.sync += tree.eq(_balanced_sum(prods))
+            acc = Signal(signed(sw), name=f"acc{sfx}")
+            acc_new = Signal(signed(sw), name=f"acc_new{sfx}")
+            m.d.comb += acc_new.eq(Mux(c3.first, 0, acc) + tree)
+            with m.If(c3.valid):
+                m.d.sync += acc.eq(acc_new)
+            new_scores.append(acc_new)
+        # prefill: does query qi's own pattern keep key j? (registered next to c3)
+        qmask = Signal(Q, name="qmask")          # 1 = query qi excludes this key
+        if Q > 1:
+            jj = Signal(signed(TW + 1))
+            m.d.comb += jj.eq(c2.j)
+            for qi in range(Q):
+                p_i = pos_s + qi
+                end_i = Mux(causal & (p_i + 1 < t_s), p_i + 1, t_s)
+                lo_i = w_lo + qi
+                in_win = (jj >= lo_i) & (jj < lo_i + win_s)
+                keep = Signal(name=f"keep_q{qi}")
+                with m.Switch(mode):
+                    with m.Case(MODE_CODES["window"]):
+                        m.d.comb += keep.eq(in_win)
+                    with m.Case(MODE_CODES["global_window"]):
+                        m.d.comb += keep.eq(in_win | (jj < n_glob))
+                    with m.Default():
+                        m.d.comb += keep.eq(1)
+                m.d.sync += qmask[qi].eq(c2.mask | ~keep | (jj >= end_i))
+        else:
+            m.d.comb += qmask.eq(c3.mask)
         out_r = Signal(sel_l)
+        out_x = [Signal(signed(sw), name=f"score_q{qi}") for qi in range(1, Q)]
         out_v = Signal()
-        with m.If(c3.valid):
-            m.d.sync += acc.eq(acc_new)
         m.d.sync += out_v.eq(c3.valid & c3.lastbeat)
         with m.If(c3.valid & c3.lastbeat):
-            m.d.sync += [out_r.score.eq(Mux(c3.mask, 0, acc_new)), out_r.index.eq(c3.j),
+            m.d.sync += [out_r.score.eq(Mux(qmask[0], 0, new_scores[0])), out_r.index.eq(c3.j),
                          out_r.mask.eq(c3.mask), out_r.last.eq(c3.last), out_r.pred.eq(c3.pred)]
-        # requantize the score into the softmax input format (3 stages, no backpressure:
+            if Q > 1:
+                m.d.sync += out_r.qmask.eq(qmask)
+                m.d.sync += [x.eq(Mux(qmask[qi + 1], 0, new_scores[qi + 1]))
+                             for qi, x in enumerate(out_x)]
+        # requantize the scores into the softmax input format (3 stages, no backpressure:
         # the credit counter covers every row in flight)
-        logit_p = _requant_pipe(m, out_r.score, smult, sshift, cfg.in_fmt.max_int, "srq")
+        logits_p = [_requant_pipe(m, sc, smult, sshift, cfg.in_fmt.max_int,
+                                  "srq" if qi == 0 else f"srq_q{qi}")
+                    for qi, sc in enumerate([out_r.score, *out_x])]
         pipe_v, pipe_r = out_v, out_r
         for k in range(REQUANT_STAGES):
             nv, nr = Signal(name=f"srq_v{k}"), Signal(sel_l, name=f"srq_r{k}")
             m.d.sync += [nv.eq(pipe_v), nr.eq(pipe_r)]
             pipe_v, pipe_r = nv, nr
         wr = Signal(sel_l)
-        m.d.comb += [wr.eq(pipe_r), wr.logit.eq(logit_p), fifo_w.eq(pipe_v),
+        m.d.comb += [wr.eq(pipe_r), wr.logit.eq(logits_p[0]), fifo_w.eq(pipe_v),
                      sfifo.w_en.eq(fifo_w), sfifo.w_data.eq(wr)]
+        if Q > 1:
+            m.d.comb += [wr.xlogit[qi].eq(lp) for qi, lp in enumerate(logits_p[1:])]
 
         # ------------------------------------------------------------ routing
         sr = data.View(sel_l, sfifo.r_data)
@@ -458,7 +533,25 @@ class AttentionEngine(wiring.Component):
         src_last = Signal()
         feed = Signal()
         si = smx.i_stream
-        m.d.comb += feed.eq(src_valid & si.ready & ififo.w_rdy)
+        if Q == 1:
+            m.d.comb += feed.eq(src_valid & si.ready & ififo.w_rdy)
+        else:
+            # prefill: a stream fork to the Q softmax units (static modes only, so the source
+            # is the score FIFO); ``took`` remembers the units that already accepted the
+            # element, so each gets it exactly once and no valid waits for a ready
+            took = Signal(Q)
+            m.d.comb += feed.eq(src_valid & ififo.w_rdy
+                                & Cat(took[qi] | sm.i_stream.ready for qi, sm in enumerate(smxs)).all())
+            for qi, sm in enumerate(smxs):
+                m.d.comb += [sm.i_stream.valid.eq(src_valid & ififo.w_rdy & ~took[qi]),
+                             sm.i_stream.payload.last.eq(src_last),
+                             sm.i_stream.payload.mask.eq(sr.qmask[qi])]
+                if qi:
+                    m.d.comb += sm.i_stream.payload.logit.eq(sr.xlogit[qi - 1])
+            with m.If(feed):
+                m.d.sync += took.eq(0)
+            with m.Else():
+                m.d.sync += took.eq(took | Cat(sm.i_stream.valid & sm.i_stream.ready for sm in smxs))
         with m.If(is_topk):
             m.d.comb += [src_valid.eq(to.valid), src_logit.eq(to.payload.index[iw:].as_signed()),
                          src_index.eq(to.payload.index[:iw]), src_mask.eq(to.payload.empty),
@@ -469,37 +562,51 @@ class AttentionEngine(wiring.Component):
                          src_index.eq(sr.index), src_mask.eq(sr.mask), src_last.eq(sr.last)]
             m.d.comb += sfifo.r_en.eq(Mux(sr.pred, ti.ready, feed))
         wi = data.View(idx_l, ififo.w_data)
-        m.d.comb += [si.valid.eq(src_valid & ififo.w_rdy), si.payload.logit.eq(src_logit),
-                     si.payload.mask.eq(src_mask), si.payload.last.eq(src_last),
-                     ififo.w_en.eq(feed), wi.index.eq(src_index), wi.mask.eq(src_mask)]
+        m.d.comb += [si.payload.logit.eq(src_logit), ififo.w_en.eq(feed), wi.index.eq(src_index),
+                     wi.mask.eq(src_mask)]
+        if Q == 1:
+            m.d.comb += [si.valid.eq(src_valid & ififo.w_rdy), si.payload.mask.eq(src_mask),
+                         si.payload.last.eq(src_last)]
 
         # ------------------------------------------------------------ V stage
-        so = smx.o_stream
+        # Each kept row's V words are read once; every query of the block multiplies them
+        # by its own probability into its own d accumulators.
+        sos = [sm.o_stream for sm in smxs]
+        so = sos[0]
+        so_valid = Cat(o.valid for o in sos).all()
         ri = data.View(idx_l, ififo.r_data)
         pw = cfg.out_fmt.width
         accw = 8 + pw + ceil_log2(T + 2) + 1
-        accs = [Signal(signed(accw), name=f"oacc{c}") for c in range(d)]
+        accs = [[Signal(signed(accw), name=f"oacc{c}" if Q == 1 else f"oacc{c}_q{qi}")
+                 for c in range(d)] for qi in range(Q)]
         vj = Signal(range(T + 1))
         vb = Signal(range(B))
-        vp = Signal(unsigned(pw))
+        vps = [Signal(unsigned(pw), name="vp" if Q == 1 else f"vp_q{qi}") for qi in range(Q)]
         vlast = Signal()
-        flag = Signal()
+        flags = Signal(Q)                         # per query: its row was fully masked
         viss = Signal()
         m.d.comb += [vr.addr.eq(vj * B + vb), vr.en.eq(1)]
         v1 = Signal(data.StructLayout({"valid": 1, "b": range(B)}))
         v2 = Signal(data.StructLayout({"valid": 1, "b": range(B)}))
-        p1 = Signal(unsigned(pw))
-        m.d.sync += [v1.valid.eq(viss), v1.b.eq(vb), v2.eq(v1), p1.eq(vp)]
-        vprods = [Signal(signed(8 + pw + 1), name=f"vprod{i}") for i in range(L)]
-        for i in range(L):
-            m.d.sync += vprods[i].eq(p1 * vr.data[i])
-        with m.If(v2.valid):
-            for bb in range(B):
-                with m.If(v2.b == bb):
-                    for i in range(L):
-                        m.d.sync += accs[bb * L + i].eq(accs[bb * L + i] + vprods[i])
-        oc = Signal(range(d + 1))
-        ol = data.StructLayout({"data": signed(8), "last": 1})
+        m.d.sync += [v1.valid.eq(viss), v1.b.eq(vb), v2.eq(v1)]
+        for qi in range(Q):
+            sfx = f"_q{qi}" if Q > 1 else ""
+            p1 = Signal(unsigned(pw), name=f"p1{sfx}")
+            m.d.sync += p1.eq(vps[qi])
+            vprods = [Signal(signed(8 + pw + 1), name=f"vprod{i}{sfx}") for i in range(L)]
+            for i in range(L):
+                m.d.sync += vprods[i].eq(p1 * vr.data[i])
+            with m.If(v2.valid):
+                for bb in range(B):
+                    with m.If(v2.b == bb):
+                        for i in range(L):
+                            a_ = accs[qi][bb * L + i]
+                            m.d.sync += a_.eq(a_ + vprods[i])
+        # output: query by query, d elements each
+        oc = Signal(range(Q * d + 1))            # element index over the whole block
+        ocol = Signal(range(d))                   # ... within its query
+        oq = Signal(range(Q))                     # ... its query
+        ol = data.StructLayout({"data": signed(8), "last": 1, "all_masked": 1})
         m.submodules.out_fifo = ofifo = SyncFIFOBuffered(width=ol.size, depth=_OUT_FIFO)
         o_infl = Signal(range(_OUT_FIFO + 1))
         o_iss = Signal()
@@ -508,32 +615,38 @@ class AttentionEngine(wiring.Component):
         drain = Signal(range(4))
         acc_sel = Signal(signed(accw))          # stage 1: accumulator select (registered)
         with m.Switch(oc):
-            for c in range(d):
-                with m.Case(c):
-                    m.d.sync += acc_sel.eq(accs[c])
+            for qi in range(Q):
+                for c in range(d):
+                    with m.Case(qi * d + c):
+                        m.d.sync += acc_sel.eq(accs[qi][c])
         oval = _requant_pipe(m, acc_sel, omult, oshift, 127, "orq")   # stages 2-4
         ov = [Signal(name=f"ov{k}") for k in range(REQUANT_STAGES + 1)]
         olst = [Signal(name=f"olast{k}") for k in range(REQUANT_STAGES + 1)]
-        m.d.sync += [ov[0].eq(o_iss), olst[0].eq(oc == d - 1)]
+        oflg = [Signal(name=f"oflag{k}") for k in range(REQUANT_STAGES + 1)]
+        m.d.sync += [ov[0].eq(o_iss), olst[0].eq(ocol == d - 1), oflg[0].eq(flags.bit_select(oq, 1))]
         for k in range(REQUANT_STAGES):
-            m.d.sync += [ov[k + 1].eq(ov[k]), olst[k + 1].eq(olst[k])]
+            m.d.sync += [ov[k + 1].eq(ov[k]), olst[k + 1].eq(olst[k]), oflg[k + 1].eq(oflg[k])]
         o_w = ov[-1]
         m.d.sync += o_infl.eq(o_infl + o_iss - o_w)
         wo = data.View(ol, ofifo.w_data)
         ro = data.View(ol, ofifo.r_data)
-        m.d.comb += [ofifo.w_en.eq(o_w), wo.data.eq(Mux(flag, 0, oval)), wo.last.eq(olst[-1]),
+        m.d.comb += [ofifo.w_en.eq(o_w), wo.data.eq(Mux(oflg[-1], 0, oval)), wo.last.eq(olst[-1]),
+                     wo.all_masked.eq(oflg[-1]),
                      self.o_stream.valid.eq(ofifo.r_rdy), ofifo.r_en.eq(self.o_stream.ready),
                      self.o_stream.payload.data.eq(ro.data), self.o_stream.payload.last.eq(ro.last),
-                     self.o_stream.payload.all_masked.eq(flag)]
+                     self.o_stream.payload.all_masked.eq(ro.all_masked)]
         with m.FSM(name="vstage"):
             with m.State("POP"):
                 with m.If(start):
-                    for a in accs:
-                        m.d.sync += a.eq(0)
-                with m.If(so.valid & ififo.r_rdy):
-                    m.d.comb += [so.ready.eq(1), ififo.r_en.eq(1)]
-                    m.d.sync += [vj.eq(ri.index), vb.eq(0), vp.eq(so.payload.prob),
-                                 vlast.eq(so.payload.last), flag.eq(so.payload.all_masked)]
+                    for row in accs:
+                        for a_ in row:
+                            m.d.sync += a_.eq(0)
+                with m.If(so_valid & ififo.r_rdy):
+                    m.d.comb += [o.ready.eq(1) for o in sos]
+                    m.d.comb += ififo.r_en.eq(1)
+                    m.d.sync += [vj.eq(ri.index), vb.eq(0), vlast.eq(so.payload.last),
+                                 flags.eq(Cat(o.payload.all_masked for o in sos))]
+                    m.d.sync += [vp.eq(o.payload.prob) for vp, o in zip(vps, sos)]
                     with m.If(ri.mask):
                         with m.If(so.payload.last):
                             m.d.sync += drain.eq(3)
@@ -555,13 +668,17 @@ class AttentionEngine(wiring.Component):
             with m.State("DRAIN"):
                 m.d.sync += drain.eq(drain - 1)
                 with m.If(drain == 0):
-                    m.d.sync += oc.eq(0)
+                    m.d.sync += [oc.eq(0), ocol.eq(0), oq.eq(0)]
                     m.next = "OUT"
             with m.State("OUT"):
-                with m.If(oc < d):
+                with m.If(oc < Q * d):
                     with m.If(o_credit):
                         m.d.comb += o_iss.eq(1)
                         m.d.sync += oc.eq(oc + 1)
+                        with m.If(ocol == d - 1):
+                            m.d.sync += [ocol.eq(0), oq.eq(oq + 1)]
+                        with m.Else():
+                            m.d.sync += ocol.eq(ocol + 1)
                 with m.Elif((o_infl == 0) & (ofifo.level == 0)):
                     m.d.comb += job_done.eq(1)
                     m.d.sync += busy.eq(0)
@@ -587,13 +704,22 @@ def kv_beats(K, V, lanes: int) -> list:
 
 def job_ports(eng: AttentionEngine, sel: Selection, T: int, pos: int, *, score_mult: int,
               score_shift: int, out_mult: int, out_shift: int) -> dict:
-    """Configuration port values for one decode job of ``eng`` (names as the ports)."""
+    """Configuration port values for one job of ``eng`` (names as the ports): a decode
+    query at ``pos``, or with ``eng.queries > 1`` a prefill block at ``pos .. pos + queries - 1``."""
     if not isinstance(sel, Selection):
         raise TypeError(f"sel must be a Selection, not {sel!r}")
     if not 1 <= T <= eng.t_max:
         raise ValueError(f"T must be in 1..{eng.t_max}, not {T!r}")
-    if not 0 <= pos < T:
-        raise ValueError(f"pos must be in 0..{T - 1}, not {pos!r}")
+    Q = eng.queries
+    if not 0 <= pos <= T - Q:
+        raise ValueError(f"pos must be in 0..{T - Q}, not {pos!r}" + (
+            f" (a block of {Q} queries at pos .. pos + {Q - 1})" if Q > 1 else ""))
+    if Q > 1 and sel.dynamic:
+        raise ValueError(f"mode {sel.mode!r} needs an engine with queries=1 (prefill blocks "
+                         f"support the static modes)")
+    if Q > 1 and sel.mode == "block" and pos // sel.block != (pos + Q - 1) // sel.block:
+        raise ValueError(f"block mode: the queries at {pos}..{pos + Q - 1} must share one "
+                         f"bitmap row (block size {sel.block})")
     row = 0
     if sel.mode == "block":
         if sel.block != eng.block:

@@ -1,6 +1,7 @@
 """Drive :class:`attnkit.hdl.attention.AttentionEngine` in Amaranth's simulator.
 
-:func:`simulate_attention` loads K/V once and runs decode jobs through the engine's streams
+:func:`simulate_attention` loads K/V once and runs jobs (decode queries, or prefill blocks
+on an engine with ``queries > 1``) through the engine's streams
 (with optional seeded random stalls), checking the output stream's hold rule every cycle, and
 returns outputs, flags, cycle and row counters. Used by the tests and the benchmarks.
 """
@@ -19,8 +20,11 @@ def simulate_attention(eng, K, V, jobs, stalls=Stalls(0, 0.0), deadline=400_000)
     """Load ``K``/``V`` once, run ``jobs`` = ``[(q, sel, pos, requant_dict)]`` in order.
 
     Returns one dict per job: ``o`` (list of d ints), ``all_masked``, ``cycles``,
-    ``k_rows``, ``k4_rows``, ``v_rows``.
+    ``k_rows``, ``k4_rows``, ``v_rows``. With ``eng.queries = Q > 1`` each job is a prefill
+    block: ``q`` is ``(Q, d)`` (queries at ``pos .. pos + Q - 1``) and ``o``/``all_masked``
+    are lists with one entry per query.
     """
+    Q = eng.queries
     T = K.shape[0]
     results = []
     done = [0]
@@ -33,17 +37,22 @@ def simulate_attention(eng, K, V, jobs, stalls=Stalls(0, 0.0), deadline=400_000)
                 await ctx.tick()
             for name, val in job_ports(eng, sel, T, int(pos), **rq).items():
                 ctx.set(getattr(eng, name), val)
-            await stream_send(ctx, eng.q_stream, q_beats(q, eng.lanes), st.fork(n))
+            beats = [b for qq in np.reshape(q, (Q, eng.d)) for b in q_beats(qq, eng.lanes)]
+            await stream_send(ctx, eng.q_stream, beats, st.fork(n))
 
     async def consumer(ctx):
         st = stalls.fork(2)
         for n in range(len(jobs)):
-            beats = [await stream_get(ctx, eng.o_stream, st) for _ in range(eng.d)]
+            beats = [await stream_get(ctx, eng.o_stream, st) for _ in range(Q * eng.d)]
             await ctx.tick()
             assert not ctx.get(eng.busy)
-            assert [b["last"] for b in beats] == [0] * (eng.d - 1) + [1]
-            assert len({b["all_masked"] for b in beats}) == 1
-            results.append({"o": [b["data"] for b in beats], "all_masked": beats[0]["all_masked"],
+            rows = [beats[i * eng.d:(i + 1) * eng.d] for i in range(Q)]
+            for row in rows:
+                assert [b["last"] for b in row] == [0] * (eng.d - 1) + [1]
+                assert len({b["all_masked"] for b in row}) == 1
+            o = [[b["data"] for b in row] for row in rows]
+            flags = [row[0]["all_masked"] for row in rows]
+            results.append({"o": o if Q > 1 else o[0], "all_masked": flags if Q > 1 else flags[0],
                             **{c: ctx.get(getattr(eng, c)) for c in
                                ("cycles", "k_rows", "k4_rows", "v_rows")}})
             done[0] += 1
