@@ -2,7 +2,8 @@
 
 import pytest
 from amaranth.hdl import Module, Signal
-from amaranth.lib import wiring
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
 
 from attnkit.hdl.topk import TopK
 from attnkit.sim.formal import FormalFailure, check_stream_rules
@@ -60,8 +61,43 @@ def test_engine_stream_rules_hold():
     every configuration port free in every cycle (not even held stable).
 
     Covers are off here: the first o_stream beat needs more than the softmax's row
-    latency (55 cycles for this size) plus the load, out of reach of a BMC that runs in
-    seconds. Non-vacuity: the top-k unit's covers above, and a one-off deeper run
-    (see the engine docs) that reached o_stream transfers.
+    latency (59 cycles for this size) plus the load (about 90 cycles in all), out of reach
+    of a BMC that runs in seconds. Non-vacuity: the top-k unit's covers above, and the
+    output stage that drives o_stream checked alone with covers (below).
     """
     assert check_stream_rules(tiny_engine(), depth=ENGINE_DEPTH, cover=False).passed
+
+
+def test_prefill_engine_stream_rules_hold():
+    """The same BMC on a prefill engine (blocks of 2 queries: two score datapaths, two
+    softmax units, the stream fork between them)."""
+    from attnkit.hdl.attention import AttentionEngine
+    eng = AttentionEngine(d=2, lanes=2, t_max=2, k_max=2, block=1, queries=2)
+    assert check_stream_rules(eng, depth=ENGINE_DEPTH, cover=False).passed
+
+
+class EngineOutputFifo(wiring.Component):
+    """The engine's output stage on its own: ``o_stream`` is wired straight to the read side
+    of this FIFO (valid = r_rdy, payload = r_data, r_en = ready; see hdl/attention.py), and
+    everything upstream only writes it. Writes here are free (any value, any cycle)."""
+
+    def __init__(self):
+        from attnkit.hdl.attention import _OUT_FIFO
+        self.depth = _OUT_FIFO
+        super().__init__({"w_en": In(1), "w_data": In(10), "o_stream": Out(stream.Signature(10))})
+
+    def elaborate(self, platform):
+        from amaranth.lib.fifo import SyncFIFOBuffered
+        m = Module()
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=10, depth=self.depth)
+        m.d.comb += [fifo.w_en.eq(self.w_en), fifo.w_data.eq(self.w_data),
+                     self.o_stream.valid.eq(fifo.r_rdy), self.o_stream.payload.eq(fifo.r_data),
+                     fifo.r_en.eq(self.o_stream.ready)]
+        return m
+
+
+def test_engine_output_stage_stream_rules_with_covers():
+    """Non-vacuous half of the engine's o_stream check: the BMC above cannot reach the first
+    output (about 90 cycles), so the stage that drives o_stream is checked alone, with
+    covers (it transfers, and raises valid without waiting for ready)."""
+    assert check_stream_rules(EngineOutputFifo(), depth=16).passed
