@@ -17,6 +17,7 @@ of block RAM of an LFE5U-85F; the simulation does not care, a real build would n
 
     python tools/bench_attention.py              # both heads (several minutes)
     python tools/bench_attention.py --only minilm
+    python tools/bench_attention.py --prefill 4  # MiniLM head: blocks of 4 queries vs decode
     python tools/bench_attention.py --synth build/attention-85f   # OOC build, LFE5U-85F
 """
 
@@ -29,7 +30,7 @@ import numpy as np
 
 from attnkit.sim.attention_driver import bench_selections as selections, simulate_attention
 
-from attnkit.golden.attention import engine, quantize_head
+from attnkit.golden.attention import Selection, engine, prefill_rows, quantize_head
 from attnkit.hdl.attention import AttentionEngine
 
 
@@ -54,6 +55,38 @@ def run_head(name, q, K, V, rq, lanes, block, k):
     print()
 
 
+def run_prefill(name, q, K, V, rq, lanes, block, queries):
+    """The last ``queries`` positions as one prefill block vs as ``queries`` decode jobs."""
+    T, d = K.shape
+    pos = T - queries
+    sels = [("causal", Selection("causal")),
+            ("window T/8 causal", Selection("window", window=max(1, T // 8), causal=True))]
+    pre = AttentionEngine(d=d, lanes=lanes, t_max=T, k_max=1, block=block, queries=queries)
+    dec = AttentionEngine(d=d, lanes=lanes, t_max=T, k_max=1, block=block)
+    print(f"[{name}] prefill block of {queries} queries at {pos}..{T - 1} vs {queries} decode "
+          f"jobs (d={d}, T={T}, lanes={lanes}) ...", flush=True)
+    t0 = time.monotonic()
+    rp = simulate_attention(pre, K, V, [(q[pos:], sel, pos, rq) for _, sel in sels],
+                            deadline=5_000_000)
+    rd = simulate_attention(dec, K, V, [(q[p], sel, p, rq) for _, sel in sels
+                                        for p in range(pos, T)], deadline=5_000_000)
+    print(f"[{name}] simulated in {time.monotonic() - t0:.0f} s")
+    print(f"{'mode':22s} {'prefill cyc':>11s} {'decode cyc':>10s} {'ratio':>6s} "
+          f"{'prefill K/V rows':>16s} {'decode K/V rows':>15s}")
+    for n, (label, sel) in enumerate(sels):
+        r, ds = rp[n], rd[n * queries:(n + 1) * queries]
+        g = engine(q[pos:], K, V, sel, list(range(pos, T)), **rq)
+        union = prefill_rows(sel, range(pos, T), T)
+        assert r["o"] == g.o.tolist() and [x["o"] for x in ds] == g.o.tolist(), label
+        assert r["k_rows"] == r["v_rows"] == union["rows"], label
+        assert sum(x["k_rows"] for x in ds) == union["per_query_sum"], label
+        dc = sum(x["cycles"] for x in ds)
+        print(f"{label:22s} {r['cycles']:11d} {dc:10d} {r['cycles'] / dc:6.3f} "
+              f"{r['k_rows']:>7d} + {r['v_rows']:<6d} {union['per_query_sum']:>6d} + "
+              f"{sum(x['v_rows'] for x in ds):<6d}")
+    print()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=("llama", "minilm"))
@@ -62,7 +95,16 @@ def main(argv=None):
                     help="instead: build the engine with its default parameters out of context "
                          "on an LFE5U-85F (Yosys + nextpnr) and print resources and Fmax")
     ap.add_argument("--clock", type=float, default=50.0, help="--synth target clock, MHz")
+    ap.add_argument("--prefill", type=int, metavar="Q",
+                    help="instead: MiniLM head, a prefill block of Q queries vs Q decode jobs")
     a = ap.parse_args(argv)
+    if a.prefill:
+        from attnkit.golden.minilm import head_qkv
+        hd = head_qkv(4, 2, 5)
+        qh = quantize_head(hd.q, hd.k, hd.v)
+        run_prefill("MiniLM s4.L2.H5", qh.q, qh.K, qh.V, qh.requant, lanes=8, block=8,
+                    queries=a.prefill)
+        return 0
     if a.synth:
         from attnkit.boards.toolchain import Progress, build_ooc
         eng = AttentionEngine()
