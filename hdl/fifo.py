@@ -4,8 +4,8 @@
 deep one to a DP16KD block RAM without the output register, and the block RAM's
 clock-to-output (about 5.6 ns on speed grade -6, from nextpnr's timing model) then limits the
 clock by itself (132 MHz for the 128-lane GEMV array's 132-entry output FIFO). Here the
-storage is read asynchronously (which only LUT RAM can do, so it never becomes a block RAM)
-and the read data goes straight into the output register.
+storage is LUT RAM (Yosys attribute ``ram_style = "distributed"``), read asynchronously, and
+the read data goes straight into the output register.
 """
 
 from amaranth.hdl import Module, Mux, Signal
@@ -41,7 +41,10 @@ class LutFifo(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n = self.depth - 1
-        m.submodules.storage = mem = Memory(shape=self.width, depth=n, init=[])
+        # ``ram_style``: Yosys would otherwise fold ``out_data`` into the read port
+        # (memory_dff) and map the now synchronous memory to a DP16KD after all
+        m.submodules.storage = mem = Memory(shape=self.width, depth=n, init=[],
+                                            attrs={"ram_style": "distributed"})
         wp = mem.write_port()
         rp = mem.read_port(domain="comb")
         w_ptr = Signal(range(n))
