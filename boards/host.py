@@ -521,7 +521,7 @@ class Board:
         pos = T - 1 if pos is None else int(pos)
         eng = SimpleNamespace(t_max=caps["T_MAX"], block=caps["BLOCK"], k_max=caps["K_MAX"],
                               n_blocks=-(-caps["T_MAX"] // caps["BLOCK"]),
-                              pred_width=caps["PRED_WIDTH"])
+                              pred_width=caps["PRED_WIDTH"], queries=1)   # the board engine decodes
         ports = job_ports(eng, sel, T, pos, score_mult=score_mult, score_shift=score_shift,
                           out_mult=out_mult, out_shift=out_shift)
 
