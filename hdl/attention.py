@@ -35,7 +35,8 @@ that keeps nothing is therefore the softmax's fully masked row: the output is al
 
 Skipped keys cost no cycles and no reads: the address generator jumps from one kept
 interval to the next with one bubble cycle per interval (block-sparse: per kept block,
-found with a priority encoder). Dynamic modes score every candidate (predict: from the high
+found with a priority encoder; an empty interval costs two cycles, the job start one, as
+the interval bounds are registered). Dynamic modes score every candidate (predict: from the high
 nibble memory only) and read V only for kept rows.
 
 Interface
@@ -383,19 +384,32 @@ class AttentionEngine(wiring.Component):
         front_done = Signal()
         job_done = Signal()
         to = topk.o_stream
+        # The interval bounds are registered (priority encoder -> bounds -> compare was the
+        # engine's critical path), so NEXT sees the bounds of the previous cycle's iv/kb:
+        # every way into NEXT passes at least one cycle after iv/kb change (SETTLE after the
+        # job start and after an empty interval; WALK after a kept one).
+        r_lo, r_hi = Signal.like(iv_lo), Signal.like(iv_hi)
+        r_none, r_nonempty = Signal(), Signal()
+        r_next_kb = Signal.like(iv_next_kb)
+        m.d.sync += [r_lo.eq(iv_lo), r_hi.eq(iv_hi), r_none.eq(iv_none),
+                     r_nonempty.eq(iv_lo < iv_hi), r_next_kb.eq(iv_next_kb)]
         with m.FSM(name="front"):
             with m.State("IDLE"):
                 with m.If(start):
                     m.d.sync += [iv.eq(0), kb.eq(0), pred.eq(self.mode == MODE_CODES["predict"])]
-                    m.next = "NEXT"
+                    m.next = "SETTLE"
+            with m.State("SETTLE"):
+                m.next = "NEXT"
             with m.State("NEXT"):
-                with m.If(iv_none):
+                with m.If(r_none):
                     m.next = "DUMMY"
                 with m.Else():
-                    m.d.sync += [iv.eq(iv + 1), kb.eq(iv_next_kb)]
-                    with m.If(iv_lo < iv_hi):
-                        m.d.sync += [j.eq(iv_lo), j_hi.eq(iv_hi), beat.eq(0)]
+                    m.d.sync += [iv.eq(iv + 1), kb.eq(r_next_kb)]
+                    with m.If(r_nonempty):
+                        m.d.sync += [j.eq(r_lo), j_hi.eq(r_hi), beat.eq(0)]
                         m.next = "WALK"
+                    with m.Else():
+                        m.next = "SETTLE"
             with m.State("WALK"):
                 m.d.comb += [iss_j.eq(j), iss_first.eq(beat == 0), iss_lastbeat.eq(beat == B - 1)]
                 with m.If((beat != 0) | credit):
