@@ -16,7 +16,7 @@ Side by side, with an FPGA build report::
 The plot committed under docs/::
 
     python tools/roofline.py plot --model llama-2-7b --seqlen 2048 \
-        --hardware nvidia-a6000 nvidia-h100-sxm --fpga docs/gemv64_85f_report.json \
+        --hardware nvidia-a6000 nvidia-h100-sxm --fpga docs/gemv128_85f_report.json \
         --dram-bandwidth 332e6 --dram-source "ULX3S SDRAM (boards/registry.py)" \
         --out docs/roofline_llama2_7b
 
