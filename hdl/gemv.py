@@ -328,21 +328,25 @@ class GemvArray(wiring.Component):
             with m.If(chain_wait == 0):
                 m.d.sync += pending.eq(0)
 
-        # ``credits``: FIFO slots neither filled nor reserved; a tile reserves its rows the
-        # cycle after its final column issues (``pending`` blocks the next final column for
-        # longer than that, so the registered ``credit_ok`` is never stale when it matters).
+        # ``room``: FIFO slots neither filled nor reserved, minus P, so "room for a tile" is
+        # its sign bit and each update is one adder. A tile reserves its rows two cycles
+        # after its final column issues (``reserve``, then ``rsv_rows``), and ``credit_ok``
+        # follows one cycle later; ``pending`` blocks the next final column for at least
+        # that long (``hold >= 2``), so ``credit_ok`` is never stale when it matters.
+        # (``issue & last_col`` rather than ``set_pending``: Icarus leaves a process-driven
+        # comb signal X until its inputs first change, and ``reserve`` outlives the reset.)
         depth = self._fifo_depth
         m.submodules.fifo = fifo = LutFifo(self.out_width + 1, depth)
-        credits = Signal(range(depth + 1), init=depth)
+        room_init = depth - P
+        room = Signal(range(-P - 1, depth - P + 1), init=room_init)
+        room_next = Signal.like(room)
         reserve = Signal()
+        rsv_rows = Signal(range(P + 1))
         freed = Signal()
-        credits_next = Signal(range(depth + 1))
         m.d.comb += [freed.eq(fifo.r_stream.valid & self.y_stream.ready),
-                     credits_next.eq(credits - Mux(reserve, d_rows_m1 + 1, 0) + freed)]
-        # (``issue & last_col`` rather than ``set_pending``: Icarus leaves a process-driven
-        # comb signal X until its inputs first change, and this register outlives the reset)
-        m.d.sync += [reserve.eq(issue & last_col), credits.eq(credits_next),
-                     credit_ok.eq(credits_next >= P)]
+                     room_next.eq(room - rsv_rows + freed)]
+        m.d.sync += [reserve.eq(issue & last_col), rsv_rows.eq(Mux(reserve, d_rows_m1 + 1, 0)),
+                     room.eq(room_next), credit_ok.eq(room_next >= 0)]
 
         # The tile's bookkeeping, delayed to the cycles its results leave the chain: lane 0's
         # result is in res0 capture_delay cycles after the final issue (d_* change one cycle
@@ -368,7 +372,7 @@ class GemvArray(wiring.Component):
             self.y_stream.valid.eq(fifo.r_stream.valid),
             self.y_stream.payload.eq(fifo.r_stream.payload),
             fifo.r_stream.ready.eq(self.y_stream.ready),
-            self.busy.eq(active | pending | (credits != depth)),
+            self.busy.eq(active | pending | reserve | (rsv_rows != 0) | (room != room_init)),
         ]
         return m
 
