@@ -5,7 +5,6 @@ build on one core); the rest check the command line without running any tool.
 """
 
 import hashlib
-import importlib.util
 import json
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from attnkit.boards.report import REPORT_KEYS, SCHEMA
+from tool_modules import load_tool
 
 REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "tools" / "build.py"
@@ -24,13 +24,6 @@ SMALL = ["--param", "lanes=2", "--param", "max_n=32", "--param", "max_m=32",
 def run_build(*args, timeout=900):
     return subprocess.run([sys.executable, str(BUILD), *args], capture_output=True, text=True,
                           timeout=timeout, cwd=REPO)
-
-
-def load_build_module():
-    spec = importlib.util.spec_from_file_location("attnkit_build_cli", BUILD)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.mark.synth
@@ -119,7 +112,7 @@ def test_list_boards():
 
 
 def test_program_without_openfpgaloader(monkeypatch, tmp_path):
-    build = load_build_module()
+    build = load_tool("build")
     monkeypatch.setattr(build.shutil, "which", lambda name: None)
     status, message = build.program("ulx3s-85f", tmp_path / "top.bit")
     assert status == build.EXIT_TOOL

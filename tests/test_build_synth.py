@@ -7,7 +7,6 @@ registered ``gemv`` design builds (it also guards the YosysHQ/yosys#4349 workaro
 ``synth_script``: without it, ABC9 asserts on GemvArray inside the harness).
 """
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -18,10 +17,10 @@ from attnkit.boards import designs, ecp5
 from attnkit.boards.report import REPORT_KEYS, SCHEMA
 from attnkit.boards.toolchain import (DeviceOverflowError, Progress, TimingError,
                                       build_ooc)
+from tool_modules import load_tool
 
 pytestmark = pytest.mark.synth
 
-BUILD_PY = Path(__file__).resolve().parents[1] / "tools" / "build.py"
 
 
 def test_macbank_builds_with_one_dsp_per_mac(tmp_path):
@@ -86,9 +85,7 @@ def test_impossible_clock_fails_timing(tmp_path):
 
 
 def test_cli_exits_non_zero_on_timing_failure(tmp_path, capsys, monkeypatch):
-    spec = importlib.util.spec_from_file_location("attnkit_tools_build", BUILD_PY)
-    build_py = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build_py)
+    build_py = load_tool("build")
     monkeypatch.setitem(designs.DESIGNS, "macbank-test", designs.Design(
         "macbank-test", lambda p: MacBank(**p), defaults={"n": 1},
         ops_per_cycle=lambda p: 2 * p["n"]))

@@ -1,7 +1,6 @@
 """tools/gpu_baseline.py: the CPU path when PyTorch is importable, the clear error when
 it is not, and loading measured profiles into the roofline tool."""
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -12,20 +11,13 @@ from attnkit.boards.hardware import analyze, load_profile_file
 from attnkit.golden.attention_variants import variant_cost
 from attnkit.golden.llm_models import get_model
 from attnkit.golden.workload import Workload, layer_costs
+from tool_modules import load_tool
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "docs" / "roofline_measured_profile_example.json"
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("gpu_baseline",
-                                                  REPO / "tools" / "gpu_baseline.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-gb = _load_tool()
+gb = load_tool("gpu_baseline")
 
 
 def _torch_importable():

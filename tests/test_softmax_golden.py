@@ -9,6 +9,7 @@ from attnkit.golden.softmax import (DISTRIBUTIONS, LOG2E_Q, SoftmaxConfig, Y_FRA
                                     error_report, exp2_coefficients, exp2_frac, make_rows,
                                     row_stages, softmax_fixed, softmax_float, softmax_scores,
                                     split_stream_rows)
+from tool_modules import load_tool
 
 U8 = FixedFormat(False, 0, 8)
 U16 = FixedFormat(False, 0, 16)
@@ -213,19 +214,9 @@ def test_config_type_errors():
         SoftmaxConfig(in_fmt=(True, 7, 8))
 
 
-def _budget_tool():
-    import importlib.util
-    from pathlib import Path
-    path = Path(__file__).resolve().parents[1] / "tools" / "softmax_budget.py"
-    spec = importlib.util.spec_from_file_location("softmax_budget", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_budget_tool_writes_json_markdown_plot(tmp_path, capsys):
     import json
-    tool = _budget_tool()
+    tool = load_tool("softmax_budget")
     stem = tmp_path / "b"
     assert tool.main(["--rows", "240", "--max-len", "64", "--out-bits", "16",
                       "--methods", "6:1", "0:2", "--out", str(stem)]) == 0

@@ -7,7 +7,6 @@ misses its clock target and one of which does not fit.
 """
 
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from attnkit.boards import sweep as sw
 from attnkit.golden.gemv import ideal_cycles
 from attnkit.sim.sweep import COLLECTORS as SIM_COLLECTORS
+from tool_modules import load_tool
 
 REPO = Path(__file__).resolve().parents[1]
 COLLECTORS = {**sw.COLLECTORS, **SIM_COLLECTORS}
@@ -196,15 +196,8 @@ def test_pareto_front():
     assert sw.column(rows[0], "gops+lut4") == 110 and sw.column(rows[5], "gops+lut4") is None
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location("sweep_tool", REPO / "tools" / "sweep.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_cli_dry_run_and_bad_file(tmp_path, capsys):
-    tool = _tool()
+    tool = load_tool("sweep")
     f = tmp_path / "s.toml"
     f.write_text('name = "cli"\ndesign = "gemv"\nfigures = ["accuracy"]\n'
                  '[params]\nlanes = [2, 4]\nweight_bits = [8, 4]\n')

@@ -4,7 +4,6 @@ No Yosys or nextpnr runs here: the parsers read fixtures under ``tests/fixtures/
 captured from real builds (see ``regenerate.py`` there for how and with which tool versions).
 """
 
-import importlib.util
 import io
 import json
 import subprocess
@@ -27,17 +26,11 @@ from attnkit.boards.toolchain import (SYNTH_MODES, ClockTiming, DeviceOverflowEr
                                       nextpnr_args, parse_critical_path,
                                       parse_nextpnr_report, parse_utilisation_log,
                                       synth_script)
+from tool_modules import load_tool
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "toolchain"
 BUILD_PY = REPO / "tools" / "build.py"
-
-
-def load_build_py():
-    spec = importlib.util.spec_from_file_location("attnkit_tools_build", BUILD_PY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # ---- device table ------------------------------------------------------------------------
@@ -411,7 +404,7 @@ def test_cli_list_designs():
 
 
 def test_cli_list_devices(capsys):
-    assert load_build_py().main(["--list-devices"]) == 0
+    assert load_tool("build").main(["--list-devices"]) == 0
     out = capsys.readouterr().out
     assert "LFE5U-85F" in out and "FPGA-DS-02012" in out
 
@@ -426,6 +419,6 @@ def test_cli_list_devices(capsys):
     (["--clock", "0"], "--clock must be positive"),
 ])
 def test_cli_bad_arguments_exit_2(argv, message, capsys, tmp_path):
-    assert load_build_py().main([*argv, "--out", str(tmp_path)]) == 2
+    assert load_tool("build").main([*argv, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("build.py: error: ") and message in err
