@@ -221,7 +221,6 @@ class AttentionEngine(wiring.Component):
         khr, klr, vr = (k_hi.read_port(transparent_for=()), k_lo.read_port(transparent_for=()),
                         v_mem.read_port(transparent_for=()))
         qrs = [qm.read_port(transparent_for=()) for qm in q_mems]
-        qr = qrs[0]
 
         smxs = self.softmaxes
         for i, sm in enumerate(smxs):

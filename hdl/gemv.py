@@ -333,8 +333,6 @@ class GemvArray(wiring.Component):
         # after its final column issues (``reserve``, then ``rsv_rows``), and ``credit_ok``
         # follows one cycle later; ``pending`` blocks the next final column for at least
         # that long (``hold >= 2``), so ``credit_ok`` is never stale when it matters.
-        # (``issue & last_col`` rather than ``set_pending``: Icarus leaves a process-driven
-        # comb signal X until its inputs first change, and ``reserve`` outlives the reset.)
         depth = self._fifo_depth
         m.submodules.fifo = fifo = LutFifo(self.out_width + 1, depth)
         room_init = depth - P
@@ -345,7 +343,7 @@ class GemvArray(wiring.Component):
         freed = Signal()
         m.d.comb += [freed.eq(fifo.r_stream.valid & self.y_stream.ready),
                      room_next.eq(room - rsv_rows + freed)]
-        m.d.sync += [reserve.eq(issue & last_col), rsv_rows.eq(Mux(reserve, d_rows_m1 + 1, 0)),
+        m.d.sync += [reserve.eq(set_pending), rsv_rows.eq(Mux(reserve, d_rows_m1 + 1, 0)),
                      room.eq(room_next), credit_ok.eq(room_next >= 0)]
 
         # The tile's bookkeeping, delayed to the cycles its results leave the chain: lane 0's
@@ -372,7 +370,8 @@ class GemvArray(wiring.Component):
             self.y_stream.valid.eq(fifo.r_stream.valid),
             self.y_stream.payload.eq(fifo.r_stream.payload),
             fifo.r_stream.ready.eq(self.y_stream.ready),
-            self.busy.eq(active | pending | reserve | (rsv_rows != 0) | (room != room_init)),
+            # (``pending`` spans the two cycles before a reservation reaches ``room``)
+            self.busy.eq(active | pending | (room != room_init)),
         ]
         return m
 
