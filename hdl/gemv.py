@@ -48,7 +48,8 @@ Interface and timing
 --------------------
 * ``m`` (rows, 1..65535) and ``n`` (columns, 1..``max_n``) are sampled when a job starts, which
   is the cycle after the array is idle and ``x_stream.valid`` is seen; the job's first issue
-  slot follows one cycle later. ``m = 0`` or ``n = 0`` are not supported.
+  slot follows :attr:`GemvArray.start_cycles` (2) cycles after that sample. ``m = 0`` or
+  ``n = 0`` are not supported.
 * A job consumes ``N`` beats of ``x_stream`` and ``ceil(M/P) * N`` beats of ``w_stream``
   (beat ``t*N + n`` holds ``W[t*P + p, n]`` in lane ``p``, see
   :func:`attnkit.golden.gemv.weight_beats`) and produces ``M`` beats of ``y_stream`` in row
@@ -77,7 +78,8 @@ from attnkit.golden.quant import REQUANT_MULT_BITS
 from .dsp import MULT18_LATENCY, Mult18, resolve_impl
 from .ebr import RAM_READ_LATENCY, RegisteredRAM
 from .fifo import LutFifo
-from .pipeline import delay
+from .gated_adder import gated_add
+from .pipeline import delay, distinct_register
 
 __all__ = ["GemvArray", "MAX_LANES"]
 
@@ -85,6 +87,11 @@ __all__ = ["GemvArray", "MAX_LANES"]
 MAX_LANES = 312
 _INT4_SPLIT = 12          # bit position of the high int4 product inside the packed product
 _REQUANT_LATENCY = MULT18_LATENCY + 4
+# Fabric registers between a DSP's output and its accumulator: the split/product register
+# (placed by the DSP) and one retiming register, so the placer can bridge the distance from
+# the DSP column to the accumulator in two hops (at 156 DSPs the single hop was the
+# critical path: 2.8 ns of routing).
+_PROD_STAGES = 2
 
 
 class GemvArray(wiring.Component):
@@ -161,7 +168,8 @@ class GemvArray(wiring.Component):
 
     # Pipeline, counted from the cycle an issue handshake happens (cycle 0):
     #   1: issue register; 2: block-RAM output register; 3 + g: group g's activation
-    #   register; +3: DSP; +1: split; +1: acc; +1: result register.
+    #   register; +3: DSP; +1: split/product; +1: product retiming register; +1: acc;
+    #   +1: result register.
     @property
     def _capture_delay(self) -> int:
         """Cycles from a tile's final issue until lane 0's result register holds it.
@@ -169,7 +177,7 @@ class GemvArray(wiring.Component):
         Lane ``p`` (group ``p // group``) captures ``p // group`` cycles later, and its
         result reaches lane 0 of the shift chain ``p`` cycles after that.
         """
-        return 3 + MULT18_LATENCY + 3
+        return 3 + MULT18_LATENCY + _PROD_STAGES + 2
 
     @property
     def _out_latency(self) -> int:
@@ -179,6 +187,9 @@ class GemvArray(wiring.Component):
     def latency(self) -> int:
         """Cycles from the final weight beat of a tile to its first result on ``y_stream``."""
         return self._capture_delay + 1 + self._out_latency + 1
+
+    #: Cycles from the cycle that samples a job's ports to its first issue slot.
+    start_cycles = 2
 
     @property
     def drain_cycles(self) -> int:
@@ -195,6 +206,7 @@ class GemvArray(wiring.Component):
         m = Module()
         P, G, wb = self.lanes, self.group, self.weight_bits
         nb = bits_for(self.max_n)
+        impl = resolve_impl(self.dsp, platform)
 
         # ---- issue: job/tile/column counters ---------------------------------------------------
         active = Signal()
@@ -232,14 +244,21 @@ class GemvArray(wiring.Component):
 
         rq_r = Signal(REQUANT_MULT_BITS + 6)      # job's (req_mult, req_shift)
         d_rq = Signal.like(rq_r)                  # ... of the tile being drained
-        with m.If(~active & self.x_stream.valid):
-            m.d.sync += [active.eq(1), m_r.eq(self.m), n_last.eq(self.n - 1), col.eq(0),
-                         cols_left.eq(self.n - 1), n_is1.eq(self.n == 1),
-                         tile0.eq(1), row_base.eq(0),
-                         last_col.eq(self.n == 1), last_tile.eq(self.m <= P),
-                         next_last_tile.eq(self.m <= 2 * P), row_base2.eq(2 * P)]
+        # Job start, two cycles: the first samples the ports (``m``, ``n``, requant), the
+        # second derives the flags from those registers, so no port feeds a comparator.
+        starting = Signal()
+        with m.If(~active & ~starting & self.x_stream.valid):
+            m.d.sync += [starting.eq(1), m_r.eq(self.m), n_last.eq(self.n - 1),
+                         row_base2.eq(2 * P)]
             if self.requant:
                 m.d.sync += rq_r.eq(Cat(self.req_mult, self.req_shift))
+        with m.If(starting):
+            m.d.sync += [starting.eq(0), active.eq(1), col.eq(0),
+                         cols_left.eq(n_last), n_is1.eq(n_last == 0),
+                         tile0.eq(1), row_base.eq(0),
+                         last_col.eq(n_last == 0), last_tile.eq(m_r <= P)]
+            # (``next_last_tile`` needs no start value: ``row_base2`` is 2P from the
+            # sampling cycle on, so the free-running compare is right from here)
         with m.If(issue):
             with m.If(last_col):
                 m.d.sync += [col.eq(0), tile0.eq(0), row_base.eq(row_base + P), row_base2.eq(row_base2 + P),
@@ -291,16 +310,20 @@ class GemvArray(wiring.Component):
                        for p in range(lo, hi)]
                 m.d.sync += [n_.eq(w_) for n_, w_ in zip(nxt, w_lanes)]
                 w_lanes = nxt
-            # control at the accumulate stage: DSP latency + split register; the last stage is
-            # one register per lane so no control net fans out to a whole group's accumulators
-            ctl = delay(m, gctl, MULT18_LATENCY, f"g{g}_ctl_d")
+            # control at the accumulate stage: DSP latency + product registers; the last stage
+            # is one register per lane so no control net fans out to a whole group's accumulators
+            ctl = delay(m, gctl, MULT18_LATENCY + _PROD_STAGES - 1, f"g{g}_ctl_d")
             for prods in self._products(m, g, gx, w_lanes):
                 for p_idx, prod in prods:
-                    lane_ctl = Signal(3, name=f"ctl{p_idx}")
-                    m.d.sync += lane_ctl.eq(ctl)
+                    lane_ctl = distinct_register(m, ctl, f"ctl{p_idx}", impl)
                     a_valid, a_first, a_last = lane_ctl[0], lane_ctl[1], lane_ctl[2]
                     acc = Signal(signed(self.acc_width), name=f"acc{p_idx}", reset_less=True)
-                    acc_next = Mux(a_first, prod, (acc + prod)[:self.acc_width].as_signed())
+                    prod_r = Signal.like(prod, name=f"prod{p_idx}_r", reset_less=True)
+                    m.d.sync += prod_r.eq(prod)
+                    # the "first column" choice gates the adder's input inside the carry
+                    # chain, so the sum goes straight into the accumulator register
+                    acc_next = gated_add(m, acc, a_first, prod_r, self.acc_width, impl,
+                                         f"acc{p_idx}_sum").as_signed()
                     done = Signal(name=f"done{p_idx}")   # acc holds the row's final sum
                     m.d.sync += done.eq(a_valid & a_last)
                     with m.If(a_valid):
@@ -371,7 +394,7 @@ class GemvArray(wiring.Component):
             self.y_stream.payload.eq(fifo.r_stream.payload),
             fifo.r_stream.ready.eq(self.y_stream.ready),
             # (``pending`` spans the two cycles before a reservation reaches ``room``)
-            self.busy.eq(active | pending | (room != room_init)),
+            self.busy.eq(active | starting | pending | (room != room_init)),
         ]
         return m
 

@@ -23,9 +23,8 @@ plain adder (no barrel shift in a 1-cycle loop) and make the sum order independe
 the price of one more row of latency and a second row buffer.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..golden.quant import REQUANT_MAX_SHIFT, REQUANT_MULT_BITS
@@ -33,6 +32,7 @@ from ..golden.softmax import LOG2E_Q, N_CLAMP, R_BITS, SoftmaxConfig, Y_FRAC
 from .dsp import MULT18_LATENCY, Mult18
 from .ebr import RAM_READ_LATENCY, RegisteredRAM
 from .exp2 import Exp2Frac
+from .fifo import LutFifo
 from .pipeline import delay
 from .reciprocal import Reciprocal
 
@@ -142,15 +142,15 @@ class Softmax(wiring.Component):
     Throughput and latency (cycles; no stalls on either port)
     ---------------------------------------------------------
     * One element per cycle in and out, sustained over consecutive rows of length
-      ``L >= divider_interval`` (28): the per-row divider
-      (:class:`~attnkit.hdl.reciprocal.Reciprocal`, 27 cycles for sum widths > 32 bits) limits
+      ``L >= divider_interval`` (31): the per-row divider
+      (:class:`~attnkit.hdl.reciprocal.Reciprocal`, 30 cycles for sum widths > 32 bits) limits
       shorter rows to one row per ``divider_interval`` cycles.
-    * ``input_latency``: 6 cycles (12 with ``score_requant``) from the input handshake to
+    * ``input_latency``: 7 cycles (13 with ``score_requant``) from the input handshake to
       the row buffer.
     * A row's first output leaves exactly ``2 * L + row_latency`` cycles after its first
       input was accepted: the row is read twice (sum pass, normalisation pass).
-      ``row_latency`` = 60 for the default configuration (linear interpolation, exponent
-      latency 7); 55 for a plain table, 68 for a cubic polynomial; +6 with
+      ``row_latency`` = 68 for the default configuration (linear interpolation, exponent
+      latency 7); 63 for a plain table, 76 for a cubic polynomial; +6 with
       ``score_requant``. It is an attribute, and the tests assert it.
     * ``N`` rows of length ``L >= divider_interval`` stream through in at most
       ``N * L + 2 * L + row_latency`` cycles from the first input to the last output; the
@@ -224,17 +224,20 @@ class Softmax(wiring.Component):
         l_max = self.l_max
         cfg = self.cfg
         self.in_width = 32 if score_requant is not None else cfg.in_fmt.width
-        self.input_latency = 3 + MULT18_LATENCY + (3 + MULT18_LATENCY if score_requant else 0)
-        # pass 2 issue -> q2 push: RAM read, B1, B2, exp, S1 (t, 2 cycles), S2 (sigma), S3
-        p2 = RAM_READ_LATENCY + 2 + self._exp.latency + 4
-        # q2 -> divider start (1), divider, q3 push (comb at done) visible next cycle (1)
-        self._p2_to_p3 = p2 + 1 + self._div.latency + 1
+        self.input_latency = 4 + MULT18_LATENCY + (3 + MULT18_LATENCY if score_requant else 0)
+        # pass 2 issue -> q2 push: RAM read, B1, B2, exp, S1 (t, 2 cycles), S2 (sigma),
+        # S3 (sum), push register
+        p2 = RAM_READ_LATENCY + 2 + self._exp.latency + 5
+        # q2 push -> at q2's output register (2) = divider start, divider, q3 push (comb at
+        # done) -> at q3's output register (2)
+        self._p2_to_p3 = p2 + 2 + self._div.latency + 2
         # pass 3 issue -> out FIFO write: RAM read, C1, C2, MULT, t, rounded; FIFO -> valid
         p3 = RAM_READ_LATENCY + 2 + (MULT18_LATENCY - 1) + 3 + 2
         self.divider_interval = self._div.latency + 1
         self.min_full_rate_len = self.divider_interval
         # first accept -> first output is exactly 2L + row_latency (asserted in the tests)
-        self.row_latency = self.input_latency + self._p2_to_p3 + p3 - 1
+        # (+1: a row's meta entry reaches meta1's output register one cycle after its push)
+        self.row_latency = self.input_latency + 1 + self._p2_to_p3 + p3 - 1
         self._cap1 = l_max + self.input_latency + 8
         self._cap2 = l_max + self._p2_to_p3 + 8
 
@@ -259,11 +262,13 @@ class Softmax(wiring.Component):
         ol = softmax_out_layout(cfg.out_fmt.width)
 
         xfifo = _RowBuffer(m, "xbuf", xl.size, self._cap1, self._dsp)
-        m.submodules.meta1 = meta1 = SyncFIFO(width=m1l.size, depth=q)
+        # row queues and the output FIFO: LUT RAM with a registered output; credits (below)
+        # make overflow impossible, so no full flag sits on a write path
+        m.submodules.meta1 = meta1 = LutFifo(m1l.size, q)
         efifo = _RowBuffer(m, "ebuf", el.size, self._cap2, self._dsp)
-        m.submodules.q2 = q2 = SyncFIFO(width=m2l.size, depth=q)
-        m.submodules.q3 = q3 = SyncFIFO(width=m3l.size, depth=q)
-        m.submodules.ofifo = ofifo = SyncFIFOBuffered(width=ol.size, depth=OUT_QUEUE)
+        m.submodules.q2 = q2 = LutFifo(m2l.size, q)
+        m.submodules.q3 = q3 = LutFifo(m3l.size, q)
+        m.submodules.ofifo = ofifo = LutFifo(ol.size, OUT_QUEUE)
 
         # ---------------------------------------------------------------- pass 1: input
         res1 = Signal(range(self._cap1 + 1))     # accepted, not yet read by pass 2
@@ -318,20 +323,36 @@ class Softmax(wiring.Component):
         m.d.sync += yp.eq((lmul.p + ((1 << (fr - 1)) if fr else 0)) >> fr)
         sbp = delay(m, sbx, MULT18_LATENCY + 1, "sbp")
         live_p = delay(m, sbx.valid & ~sbx.mask, MULT18_LATENCY + 1, "live_p")
-        # stage M: the running max. The compare is looked ahead one stage, so the 1-cycle
-        # loop is only "clock enable = live & (first | gt)":
-        # y_P > max(mx, y_M) == (y_P > mx or mx invalid) and (y_P > y_M or y_M not live).
+        # Stages P (yp) -> B (yb) -> M (y); M updates the running max ``mx``. The compares
+        # look two stages ahead, so no compare sits in a 1-cycle loop: while an element is
+        # at P, it is compared with the elements at B and M and with ``mx`` (each compare
+        # alone, into its own flag register), and when it reaches M, ``mx`` is
+        # max(mx, B, M) of that earlier cycle. A compare counts only when its operand is a
+        # live element of the same row (``anyr`` marks that ``mx`` holds one). The loop is
+        # then "clock enable = live & (~anyr | gt)", with ``gt`` an AND of three registers.
+        yb = Signal(signed(yw))
+        sbb = Signal.like(sbp, name="sbb")
+        live_b = Signal()
         y = Signal(signed(yw))
         sby = Signal.like(sbp, name="sby")
         live = Signal()
-        m.d.sync += [y.eq(yp), sby.eq(sbp), live.eq(live_p)]
+        m.d.sync += [yb.eq(yp), sbb.eq(sbp), live_b.eq(live_p),
+                     y.eq(yb), sby.eq(sbb), live.eq(live_b)]
 
         # running max, row length, "any unmasked" flag
         mx = Signal(signed(yw))
         anyr = Signal()
         len1 = Signal(len_shape)
+        last_m = sby.valid & sby.last              # the element at M ends its row
+        # each compare and each "ignore this compare" condition into its own register,
+        # combined one stage later: a carry chain is the only logic before these registers
+        k_b, k_m, k_mx = Signal(name="gt_b"), Signal(name="gt_m"), Signal(name="gt_mx")
+        i_b, i_m, i_mx = Signal(name="skip_b"), Signal(name="skip_m"), Signal(name="skip_mx")
+        # a > b as the sign of b - a (one subtraction; its top sum bit is the result)
+        m.d.sync += [k_b.eq((yb - yp)[-1]), k_m.eq((y - yp)[-1]), k_mx.eq((mx - yp)[-1]),
+                     i_b.eq(~live_b), i_m.eq(~live | last_m), i_mx.eq(~anyr | last_m)]
         gt = Signal()
-        m.d.sync += gt.eq((~live | (yp > y)) & (~anyr | (yp > mx)))
+        m.d.sync += gt.eq((i_b | k_b) & (i_m | k_m) & (i_mx | k_mx))
         upd = Signal()
         m.d.comb += upd.eq(live & (~anyr | gt))
         with m.If(upd):                          # the compare drives the clock enable only
@@ -357,15 +378,15 @@ class Softmax(wiring.Component):
         # ---------------------------------------------------------------- pass 2: exp + sum
         res2 = Signal(range(self._cap2 + 1))
         rows2 = Signal(range(q + 1))
-        h1 = data.View(m1l, meta1.r_data)
+        h1 = data.View(m1l, meta1.r_stream.payload)
         rx = data.View(xl, xfifo.r_data)
         issue2 = Signal()
         last2 = Signal()
         start2 = _row_walker(m, issue2, last2, h1, self.l_max, "p2")
         m.d.comb += [
-            issue2.eq(meta1.r_rdy & room2_res & (~start2 | room2_rows)),
+            issue2.eq(meta1.r_stream.valid & room2_res & (~start2 | room2_rows)),
             xfifo.r_en.eq(issue2),
-            meta1.r_en.eq(issue2 & last2),
+            meta1.r_stream.ready.eq(issue2 & last2),
         ]
 
         b1l = data.StructLayout({"valid": 1, "mask": 1, "last": 1, "any": 1,
@@ -383,18 +404,23 @@ class Softmax(wiring.Component):
         b2 = Signal(b1l)
         d2 = Signal(signed(yw + 1))
         m.d.sync += [b2.eq(b1), d2.eq(m1 - y1)]
+        # n = clamp(d >> Y_FRAC, 0, N_CLAMP) from bit tests (N_CLAMP = 2**6 - 1): the sign,
+        # "any bit above the 6-bit integer part", those 6 bits; registered, then chosen
+        n_bits = N_CLAMP.bit_length()
+        assert N_CLAMP == (1 << n_bits) - 1
+        d_neg, d_hi, d_int = Signal(), Signal(), Signal(n_bits)
+        b2r = Signal(b1l)
+        hi_bits = d2[Y_FRAC + n_bits:-1] if len(d2) - 1 > Y_FRAC + n_bits else Const(0, 1)
+        m.d.sync += [d_neg.eq(d2[-1]), d_hi.eq(hi_bits.any()),
+                     d_int.eq(d2[Y_FRAC:Y_FRAC + n_bits]), b2r.eq(b2)]
         n2 = Signal(range(N_CLAMP + 1))
-        with m.If(d2 < 0):
-            m.d.comb += n2.eq(0)
-        with m.Elif((d2 >> Y_FRAC) > N_CLAMP):
-            m.d.comb += n2.eq(N_CLAMP)
-        with m.Else():
-            m.d.comb += n2.eq(d2 >> Y_FRAC)
+        m.d.comb += n2.eq(Mux(d_neg, 0, Mux(d_hi, N_CLAMP, d_int)))
         m.d.comb += exp.f.eq(d2[:Y_FRAC])
         sel = data.StructLayout({"b": b1l, "n": range(N_CLAMP + 1), "nbig": 1})
         sb2 = Signal(sel)
-        m.d.comb += [sb2.b.eq(b2), sb2.n.eq(n2), sb2.nbig.eq(n2 >= e + g + 2)]
-        sbe = delay(m, sb2, exp.latency, "sbe")
+        m.d.comb += [sb2.b.eq(b2r), sb2.n.eq(n2), sb2.nbig.eq(n2 >= e + g + 2)]
+        assert exp.latency >= 2
+        sbe = delay(m, sb2, exp.latency - 1, "sbe")
         P = exp.p
         # e FIFO write and sigma, first half: t = (P << (G+1)) >> n
         we = data.View(el, efifo.w_data)
@@ -408,19 +434,26 @@ class Softmax(wiring.Component):
         sb4 = Signal(b1l)
         m.d.sync += [sigma.eq(Mux(sb3.mask, 0, (t1 + 1) >> 1)), sb4.eq(sb3)]
         sb3 = sb4
+        # row sum: the "row starts" choice gates the adder's input (``s_clr``), so the sum
+        # goes straight into ``s_acc``; the row's q2 entry is pushed one cycle after its
+        # last element, from registers
         s_acc = Signal(unsigned(sw))
-        s_next = Signal(unsigned(sw))
-        m.d.comb += s_next.eq(s_acc + sigma)
-        wq2 = data.View(m2l, q2.w_data)
-        m.d.comb += [q2.w_en.eq(sb3.valid & sb3.last), wq2.s.eq(s_next), wq2.any.eq(sb3.any),
-                     wq2.last_idx.eq(sb3.last_idx)]
+        s_clr = Signal(init=1)
+        push2 = Signal()
+        p2_any = Signal()
+        p2_last_idx = Signal(len_shape)
         with m.If(sb3.valid):
-            m.d.sync += s_acc.eq(Mux(sb3.last, 0, s_next))
+            m.d.sync += [s_acc.eq(Mux(s_clr, 0, s_acc) + sigma), s_clr.eq(sb3.last)]
+        m.d.sync += [push2.eq(sb3.valid & sb3.last), p2_any.eq(sb3.any),
+                     p2_last_idx.eq(sb3.last_idx)]
+        wq2 = data.View(m2l, q2.w_data)
+        m.d.comb += [q2.w_en.eq(push2), wq2.s.eq(s_acc), wq2.any.eq(p2_any),
+                     wq2.last_idx.eq(p2_last_idx)]
 
         # ---------------------------------------------------------------- divider
-        hq2 = data.View(m2l, q2.r_data)
+        hq2 = data.View(m2l, q2.r_stream.payload)
         dstart = Signal()
-        m.d.comb += [dstart.eq(q2.r_rdy & ~div.busy & ~div.done), q2.r_en.eq(dstart),
+        m.d.comb += [dstart.eq(q2.r_stream.valid & ~div.busy & ~div.done), q2.r_stream.ready.eq(dstart),
                      div.start.eq(dstart), div.s.eq(Mux(hq2.any, hq2.s, 1))]
         d_any = Signal()
         d_len = Signal(len_shape)
@@ -432,14 +465,14 @@ class Softmax(wiring.Component):
 
         # ---------------------------------------------------------------- pass 3: normalise
         res3 = Signal(range(OUT_QUEUE + 1))
-        h3 = data.View(m3l, q3.r_data)
+        h3 = data.View(m3l, q3.r_stream.payload)
         re = data.View(el, efifo.r_data)
         issue3 = Signal()
         last3 = Signal()
         m.d.comb += [
-            issue3.eq(q3.r_rdy & room3),
+            issue3.eq(q3.r_stream.valid & room3),
             efifo.r_en.eq(issue3),
-            q3.r_en.eq(issue3 & last3),
+            q3.r_stream.ready.eq(issue3 & last3),
         ]
         _row_walker(m, issue3, last3, h3, self.l_max, "p3")
 
@@ -478,21 +511,24 @@ class Softmax(wiring.Component):
         c5 = delay(m, c4, 2, "c5")
         pr = Signal(unsigned(prod_w))
         c6 = Signal(c1l)
-        m.d.sync += [pr.eq((t4 + 1) >> 1), c6.eq(c5)]
+        omax = cfg.out_fmt.max_int
+        # the saturation test runs beside the rounding adder, from the same register:
+        # (t4 + 1) >> 1 > omax  <=>  t4 > 2 * omax
+        sat = Signal()
+        m.d.sync += [pr.eq((t4 + 1) >> 1), sat.eq(t4 > 2 * omax), c6.eq(c5)]
         c5 = c6
         wo = data.View(ol, ofifo.w_data)
-        omax = cfg.out_fmt.max_int
         m.d.comb += [ofifo.w_en.eq(c5.valid), wo.last.eq(c5.last), wo.all_masked.eq(c5.flag)]
         with m.If(c5.zero):
             m.d.comb += wo.prob.eq(0)
-        with m.Elif(pr > omax):
+        with m.Elif(sat):
             m.d.comb += wo.prob.eq(omax)
         with m.Else():
             m.d.comb += wo.prob.eq(pr)
 
-        ro = data.View(ol, ofifo.r_data)
-        m.d.comb += [self.o_stream.valid.eq(ofifo.r_rdy), self.o_stream.payload.eq(ro),
-                     ofifo.r_en.eq(self.o_stream.ready)]
+        ro = data.View(ol, ofifo.r_stream.payload)
+        m.d.comb += [self.o_stream.valid.eq(ofifo.r_stream.valid), self.o_stream.payload.eq(ro),
+                     ofifo.r_stream.ready.eq(self.o_stream.ready)]
         o_xfer = self.o_stream.valid & self.o_stream.ready
 
         # ---------------------------------------------------------------- credit counters
@@ -505,9 +541,12 @@ class Softmax(wiring.Component):
             (rows2, issue2 & start2, issue3 & last3, room2_rows, q),
             (res3, issue3, o_xfer, room3, OUT_QUEUE),
         )
-        for cnt, inc, dec, room, cap in updates:
-            # inc/dec are single bits: precompute both candidates from the register alone,
-            # the late handshake signals only drive a final 2:1 choice.
+        for cnt, inc, dec_now, room, cap in updates:
+            # A credit comes back one cycle after the read that frees it (``dec`` is a
+            # register), which is safe and keeps the read handshakes off the counters'
+            # logic; the increments stay immediate (a late one could overfill).
+            dec = Signal(name=f"{cnt.name}_freed")
+            m.d.sync += dec.eq(dec_now)
             up = Signal(name=f"{cnt.name}_up")
             down = Signal(name=f"{cnt.name}_down")
             m.d.comb += [up.eq(inc & ~dec), down.eq(dec & ~inc)]

@@ -96,7 +96,7 @@ def test_large_tile_count_and_full_group():
 def test_cycle_count_full_rate(weight_bits):
     """Without stalls a job takes ceil(M/P)*N issue cycles plus a fixed overhead.
 
-    Overhead = 1 (job start) + latency to the first result + the last tile's drain, all
+    Overhead = start_cycles (job start) + latency to the first result + the last tile's drain, all
     deterministic; for N >= P + G + latency no tile waits for the previous drain.
     """
     P, M, N = 8, 64, 64
@@ -104,19 +104,20 @@ def test_cycle_count_full_rate(weight_bits):
     dut = GemvArray(lanes=P, weight_bits=weight_bits, max_n=N, group=4)
     cycles = check(dut, [random_job(rng, M, N, weight_bits)], 0, 0.0)
     issue = (M // P) * N
-    overhead = 1 + dut.latency + dut.drain_cycles
+    overhead = dut.start_cycles + dut.latency + dut.drain_cycles
     assert cycles <= issue + overhead, (cycles, issue, overhead)
     assert cycles >= issue, (cycles, issue)
 
 
 def test_back_to_back_jobs_keep_full_rate():
-    """A second job starts while the first drains: total cycles grow by exactly its issue slots + 1."""
+    """A second job starts while the first drains: total cycles grow by exactly its issue
+    slots + its start cycles."""
     P, M, N = 8, 32, 48
     rng = np.random.default_rng(12)
     dut = GemvArray(lanes=P, max_n=N, group=4)
     one = check(dut, [random_job(rng, M, N, 8)], 0, 0.0)
     two = check(dut, [random_job(rng, M, N, 8), random_job(rng, M, N, 8)], 0, 0.0)
-    assert two - one == (M // P) * N + 1, (one, two)
+    assert two - one == (M // P) * N + dut.start_cycles, (one, two)
 
 
 @pytest.mark.parametrize("kwargs, exc, msg", [
