@@ -48,7 +48,7 @@ class Exp2Frac(wiring.Component):
         self._dsp = dsp
         self.coeffs = exp2_coefficients(cfg)
         d = cfg.degree
-        self.latency = 2 + d * (MULT18_LATENCY + 1) + (1 if d else 0)
+        self.latency = 2 + d * (MULT18_LATENCY + 1) + (2 if d else 0)   # + clamp (2 stages)
         c = self.coeffs
         self._cw = max(int(abs(c).max()).bit_length() + 1, 2)
         # bound of the Horner accumulator fed to the multiplier (steps j >= 1)
@@ -105,11 +105,15 @@ class Exp2Frac(wiring.Component):
             a_next = Signal(signed(self._aw + 1), name=f"a_{j}")
             m.d.sync += a_next.eq(acc)
             if j == 0:
+                # clamp to [0, 2**E] in two stages: the flags (sign bit; "above 2**E" from
+                # bit groups) into registers beside the low bits, then the choice
+                neg, over = Signal(name="a_neg"), Signal(name="a_over")
+                low = Signal(unsigned(e + 1), name="a_low")
+                sgn = a_next[-1]
+                m.d.sync += [neg.eq(sgn), low.eq(a_next[:e + 1]),
+                             over.eq(~sgn & ((a_next[e + 1:] != 0) | (a_next[e] & (a_next[:e] != 0))))]
                 clamped = Signal(unsigned(e + 1), name="a_clamp")
-                # explicit flags (sign bit; "above 2**E" from bit groups) keep this shallow
-                neg = a_next[-1]
-                over = ~neg & ((a_next[e + 1:] != 0) | (a_next[e] & (a_next[:e] != 0)))
-                m.d.sync += clamped.eq(Mux(neg, 0, Mux(over, 1 << e, a_next[:e + 1])))
+                m.d.sync += clamped.eq(Mux(neg, 0, Mux(over, 1 << e, low)))
                 a_next = clamped
             coef_next = Signal(layout, name=f"coef_{j}")
             r_next = Signal(unsigned(rb), name=f"r_{j}")

@@ -78,7 +78,7 @@ from attnkit.golden.quant import REQUANT_MULT_BITS
 from .dsp import MULT18_LATENCY, Mult18, resolve_impl
 from .ebr import RAM_READ_LATENCY, RegisteredRAM
 from .fifo import LutFifo
-from .gated_adder import gated_add
+from .carry_chain import gated_add
 from .pipeline import delay, distinct_register
 
 __all__ = ["GemvArray", "MAX_LANES"]

@@ -9,6 +9,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden.softmax import R_BITS
+from .carry_chain import mux_sub
+from .dsp import resolve_impl
 
 __all__ = ["Reciprocal"]
 
@@ -27,7 +29,8 @@ class Reciprocal(wiring.Component):
     hold until the next ``start``). ``start`` while ``busy`` is ignored.
 
     Arithmetic: ``z = bit_length(s)``; ``s_n = s << (width - z)`` (normalised, top bit set,
-    by a chain of fixed 32/16/8/4/2/1-bit shift stages, one register each);
+    by a chain of fixed 32/16/8/4/2/1-bit shift stages, one register each, two for the
+    stages that test 8 or more bits for zero);
     ``Q = 2**(width + R_BITS + 1) // s_n`` by restoring division (``R_BITS + 3`` = 18
     quotient bits, remainder ``width + 1`` bits) ``== 2**(z + 16) // s``;
     ``r = (Q + 1) >> 1`` (round half up), in ``[2**15, 2**16]``. ``s = 0`` is not a valid
@@ -37,6 +40,10 @@ class Reciprocal(wiring.Component):
     ----------
     width : int
         Width of ``s`` (>= 2).
+    impl : ``"auto"``, ``"primitive"`` or ``"behavioural"``
+        The division step's subtractor: ECP5 CCU2C cells with the operand choice in their
+        LUTs (:func:`attnkit.hdl.carry_chain.mux_sub`), or the plain expression;
+        ``"auto"`` picks the primitive when elaborated for an ECP5 platform.
 
     Attributes
     ----------
@@ -47,11 +54,13 @@ class Reciprocal(wiring.Component):
         ``width > 32``).
     """
 
-    def __init__(self, width: int):
+    def __init__(self, width: int, impl: str = "auto"):
         if not isinstance(width, int) or isinstance(width, bool):
             raise TypeError(f"width must be an int, not {width!r}")
         if not 2 <= width <= 62:
             raise ValueError(f"width must be in 2..62, not {width!r}")
+        resolve_impl(impl, None, "impl")
+        self._impl = impl
         self.width = width
         self.steps = R_BITS + 3
         self._norm_ks = [k for k in (32, 16, 8, 4, 2, 1) if k < width]
@@ -71,6 +80,7 @@ class Reciprocal(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         w = self.width
+        impl = resolve_impl(self._impl, platform, "impl")
         # Normaliser: a free-running chain of fixed shift stages (k = 32, 16, ..., 1); the
         # input ``v0`` holds during NORM, so after ``_norm_cycles`` cycles the chain output
         # is settled. Stage k shifts by k exactly when the top k bits are zero, so the
@@ -94,13 +104,12 @@ class Reciprocal(wiring.Component):
             v = vn
         # flags of wide stages are one cycle ahead of their shift but stay valid: v0 holds
         lz = Cat(*(flags.get(1 << i, Const(0, 1)) for i in range(6)))
-        sn = Signal(unsigned(w))
-        rem = Signal(unsigned(w + 1))
+        rem = Signal(unsigned(w + 1), reset_less=True)
         q = Signal(unsigned(self.steps))
         z = Signal(range(w + 1))
 
         # Sequencer: one flag per phase (one-hot) and one down-counter with a registered
-        # "reaches zero" flag, so ``start`` only enables registers (no state decode on it).
+        # "reaches zero" flag (no state decode).
         norm, load, div, rnd = (Signal(name=n) for n in ("norm", "load", "div", "rnd"))
         cnt = Signal(range(max(self.steps, self._norm_cycles)))
         cnt_zero = Signal()
@@ -108,29 +117,40 @@ class Reciprocal(wiring.Component):
         def count_from(n):            # the phase lasts n cycles
             return [cnt.eq(n - 1), cnt_zero.eq(n == 1)]
 
-        with m.If(self.start & ~self.busy):
-            m.d.sync += [v0.eq(self.s), self.busy.eq(1), norm.eq(1),
-                         *count_from(self._norm_cycles)]
+        # While idle the normaliser input and the counter load every cycle (their enable is
+        # ``~busy``, a register), so ``start`` itself only sets two flags.
+        with m.If(~self.busy):
+            m.d.sync += [v0.eq(self.s), *count_from(self._norm_cycles)]
+            with m.If(self.start):
+                m.d.sync += [self.busy.eq(1), norm.eq(1)]
         with m.If(norm | div):
             m.d.sync += [cnt.eq(cnt - 1), cnt_zero.eq(cnt == 1)]
         with m.If(norm & cnt_zero):
             m.d.sync += [norm.eq(0), load.eq(1)]
-        # Division step: ``diff = rem - sn`` is kept in a register beside ``rem``, so the
-        # quotient bit (its sign) is a register. The next ``diff`` is one subtraction whose
-        # operands are chosen first (by that register bit, or by LOAD), so the carry chain
-        # ends straight in the ``diff`` register.
-        diff = Signal(signed(w + 2))
-        ge = Signal()
-        m.d.comb += ge.eq(~diff[-1])
+        # Division step: ``diff = rem - s_n`` is kept in registers beside ``rem``, so the
+        # quotient bit is a register (``ge``, the complemented sign, which the chain's top
+        # CCU2C half delivers directly), and the next ``diff`` is one carry chain that also
+        # chooses its first operand (:func:`~.carry_chain.mux_sub`, selected by ``ge``
+        # itself), ending straight in the registers. ``s_n`` is the normaliser's output
+        # ``v`` itself (it holds while busy). ``rem`` and ``diff`` step every cycle (only
+        # their values in LOAD and DIV matter); in the last normalisation cycle ``rem`` is
+        # set to 2**(w-2) and ``ge`` cleared (a plain synchronous reset), so LOAD is a
+        # "keep" step: rem = 2**(w-1), diff = 2**(w-1) - s_n; the division steps follow.
+        # diff width: w + 1 bits hold it (the restoring invariant 0 <= rem < 2 s_n gives
+        # -s_n <= diff < s_n); one more when w is even, as mux_sub's inverted top bit
+        # needs an even width
+        dw = w + 1 + (w + 1) % 2
+        diff = Signal(dw - 1, reset_less=True)         # diff without its sign bit
+        ge = Signal(reset_less=True)                   # ~sign(diff): the quotient bit
         rem_keep = (rem << 1)[:w + 1]                 # next rem when the bit is 0
         rem_sub = (diff[:w + 1] << 1)[:w + 1]         # next rem when the bit is 1
-        rem_next = Signal(unsigned(w + 1))
-        m.d.comb += rem_next.eq(Mux(load, 1 << (w - 1), Mux(ge, rem_sub, rem_keep)))
-        with m.If(load | div):
-            m.d.sync += [rem.eq(rem_next), diff.eq(rem_next - Mux(load, v, sn))]
+        diff_next = mux_sub(m, ge, rem_sub, rem_keep, v, dw, impl, "div_diff", invert_msb=True)
+        m.d.sync += [rem.eq(Mux(ge, rem_sub, rem_keep)), diff.eq(diff_next[:dw - 1]),
+                     ge.eq(diff_next[dw - 1])]
+        with m.If(norm & cnt_zero):
+            m.d.sync += [rem.eq(1 << (w - 2)), ge.eq(0)]
         with m.If(load):
-            m.d.sync += [z.eq(w - lz), sn.eq(v), q.eq(0),
-                         load.eq(0), div.eq(1), *count_from(self.steps)]
+            m.d.sync += [z.eq(w - lz), q.eq(0), load.eq(0), div.eq(1), *count_from(self.steps)]
         with m.If(div):
             m.d.sync += q.eq((q << 1) | ge)
             with m.If(cnt_zero):

@@ -29,7 +29,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.quant import REQUANT_MAX_SHIFT, REQUANT_MULT_BITS
 from ..golden.softmax import LOG2E_Q, N_CLAMP, R_BITS, SoftmaxConfig, Y_FRAC
-from .dsp import MULT18_LATENCY, Mult18
+from .carry_chain import gated_add
+from .dsp import MULT18_LATENCY, Mult18, resolve_impl
 from .ebr import RAM_READ_LATENCY, RegisteredRAM
 from .exp2 import Exp2Frac
 from .fifo import LutFifo
@@ -149,8 +150,8 @@ class Softmax(wiring.Component):
       the row buffer.
     * A row's first output leaves exactly ``2 * L + row_latency`` cycles after its first
       input was accepted: the row is read twice (sum pass, normalisation pass).
-      ``row_latency`` = 68 for the default configuration (linear interpolation, exponent
-      latency 7); 63 for a plain table, 76 for a cubic polynomial; +6 with
+      ``row_latency`` = 69 for the default configuration (linear interpolation, exponent
+      latency 8); 63 for a plain table, 77 for a cubic polynomial; +6 with
       ``score_requant``. It is an attribute, and the tests assert it.
     * ``N`` rows of length ``L >= divider_interval`` stream through in at most
       ``N * L + 2 * L + row_latency`` cycles from the first input to the last output; the
@@ -188,7 +189,7 @@ class Softmax(wiring.Component):
         self.score_requant = score_requant
         self._dsp = dsp
         self._exp = Exp2Frac(cfg, dsp)
-        self._div = Reciprocal(cfg.sum_width(l_max))
+        self._div = Reciprocal(cfg.sum_width(l_max), dsp)
         self._init_timing()
         super().__init__({
             "i_stream": In(stream.Signature(softmax_in_layout(self.in_width))),
@@ -244,6 +245,7 @@ class Softmax(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
+        dsp = resolve_impl(self._dsp, platform)
         e, g, of = cfg.exp_frac_bits, cfg.sum_guard_bits, cfg.out_fmt.frac_bits
         yw = cfg.y_width
         sw = cfg.sum_width(self.l_max)
@@ -434,16 +436,18 @@ class Softmax(wiring.Component):
         sb4 = Signal(b1l)
         m.d.sync += [sigma.eq(Mux(sb3.mask, 0, (t1 + 1) >> 1)), sb4.eq(sb3)]
         sb3 = sb4
-        # row sum: the "row starts" choice gates the adder's input (``s_clr``), so the sum
-        # goes straight into ``s_acc``; the row's q2 entry is pushed one cycle after its
+        # row sum: the "row starts" choice gates the adder's input inside the carry chain
+        # (``s_clr``, :func:`~.carry_chain.gated_add`), so the sum goes straight into
+        # ``s_acc``; the row's q2 entry is pushed one cycle after its
         # last element, from registers
         s_acc = Signal(unsigned(sw))
         s_clr = Signal(init=1)
         push2 = Signal()
         p2_any = Signal()
         p2_last_idx = Signal(len_shape)
+        s_sum = gated_add(m, s_acc, s_clr, sigma, sw, dsp, "row_sum")
         with m.If(sb3.valid):
-            m.d.sync += [s_acc.eq(Mux(s_clr, 0, s_acc) + sigma), s_clr.eq(sb3.last)]
+            m.d.sync += [s_acc.eq(s_sum), s_clr.eq(sb3.last)]
         m.d.sync += [push2.eq(sb3.valid & sb3.last), p2_any.eq(sb3.any),
                      p2_last_idx.eq(sb3.last_idx)]
         wq2 = data.View(m2l, q2.w_data)
