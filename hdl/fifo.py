@@ -1,4 +1,5 @@
-"""A FIFO whose storage is LUT RAM and whose output is a register.
+"""First-word-fall-through FIFOs with registered outputs: :class:`LutFifo` (LUT RAM, for
+short queues) and :class:`BlockFifo` (block RAM plus a short LutFifo, for deep ones).
 
 :class:`amaranth.lib.fifo.SyncFIFOBuffered` reads its storage synchronously, so Yosys maps a
 deep one to a DP16KD block RAM without the output register, and the block RAM's
@@ -15,7 +16,10 @@ from amaranth.lib.wiring import In, Out
 
 from attnkit.golden.params import check_int
 
-__all__ = ["LutFifo"]
+from .ebr import RAM_READ_LATENCY, RegisteredRAM
+from .pipeline import delay
+
+__all__ = ["LutFifo", "BlockFifo"]
 
 
 class LutFifo(wiring.Component):
@@ -24,9 +28,12 @@ class LutFifo(wiring.Component):
     ``w_en`` writes ``w_data``; the writer must not write when the FIFO is full (the owner
     keeps count, e.g. with credits: there is no ``w_rdy``). ``r_stream`` follows the
     :mod:`amaranth.lib.stream` rules with a registered ``valid`` and ``payload``; a written
-    entry can be read two cycles later. Capacity: ``depth`` entries (``depth - 1`` in the
-    LUT RAM plus the output register).
+    entry can be read two cycles later (:attr:`latency`). Capacity: ``depth`` entries
+    (``depth - 1`` in the LUT RAM plus the output register).
     """
+
+    #: Cycles from a write to the entry at the output.
+    latency = 2
 
     def __init__(self, width: int, depth: int):
         check_int("width", width, 1)
@@ -67,4 +74,79 @@ class LutFifo(wiring.Component):
         with m.Elif(self.r_stream.ready):
             m.d.sync += out_valid.eq(0)
         m.d.sync += count.eq(count + self.w_en - take)
+        return m
+
+
+class BlockFifo(wiring.Component):
+    """First-word-fall-through FIFO of ``depth`` entries in block RAM with a short output queue.
+
+    A deep :class:`LutFifo` reads through a wide multiplexer of LUT-RAM banks (10 banks of
+    16 entries for the 156-lane GEMV's output: three LUT levels from the read pointer to
+    the output register, the critical path at 156.5 MHz on LFE5U-85F-6). Here the entries
+    live in :class:`~attnkit.hdl.ebr.RegisteredRAM` (DP16KD with its output register on
+    ECP5): a read takes ``RAM_READ_LATENCY`` cycles, and the words read land in a small
+    :class:`LutFifo` whose output is the stream. Reads are issued while that queue has room
+    for them (a registered count of words read and not yet taken); every decision is a
+    function of registers.
+
+    ``w_en`` writes ``w_data``; the writer must not write when the FIFO is full (no
+    ``w_rdy``: the owner keeps count). ``r_stream`` follows the :mod:`amaranth.lib.stream`
+    rules with registered ``valid`` and ``payload``; a written entry can be read
+    :attr:`latency` cycles later. Capacity: ``depth`` entries.
+    """
+
+    #: Output queue entries, counted in words read and not yet taken: a word is outstanding
+    #: for the RAM's read latency plus the queue's own latency, one more cycle passes
+    #: before the registered decision sees it taken, and one spare, so reading never waits
+    #: while the consumer takes a word every cycle (checked in ``tests/test_fifo.py``).
+    QUEUE = RAM_READ_LATENCY + LutFifo.latency + 2
+    #: Cycles from a write to the entry at the output: count flag, read issue, RAM latency,
+    #: output queue.
+    latency = 1 + RAM_READ_LATENCY + 2
+
+    def __init__(self, width: int, depth: int, impl: str = "auto"):
+        check_int("width", width, 1)
+        check_int("depth", depth, 1, 16384)
+        self.width, self.depth, self._impl = width, depth, impl
+        super().__init__({
+            "w_en": In(1),
+            "w_data": In(width),
+            "r_stream": Out(stream.Signature(width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        depth, q = self.depth, self.QUEUE
+        w_ptr = Signal(range(depth))
+        r_ptr = Signal(range(depth))
+        r_data = Signal(self.width)
+        for i, lo in enumerate(range(0, self.width, 9)):
+            hi = min(self.width, lo + 9)
+            m.submodules[f"ram{i}"] = ram = RegisteredRAM(hi - lo, depth, impl=self._impl)
+            m.d.comb += [ram.w_en.eq(self.w_en), ram.w_addr.eq(w_ptr), ram.w_data.eq(self.w_data[lo:hi]),
+                         ram.r_en.eq(1), ram.r_addr.eq(r_ptr), r_data[lo:hi].eq(ram.r_data)]
+        m.submodules.queue = queue = LutFifo(self.width, q)
+        m.d.comb += [self.r_stream.valid.eq(queue.r_stream.valid),
+                     self.r_stream.payload.eq(queue.r_stream.payload),
+                     queue.r_stream.ready.eq(self.r_stream.ready)]
+
+        stored = Signal(range(depth + 1))       # entries in the RAM not yet read
+        stored_nz = Signal()                    # stored != 0, registered
+        held = Signal(range(q + 1))             # words read and not yet taken from the queue
+        held_ok = Signal(init=1)                # held < q, registered
+        issue = Signal()
+        taken = Signal()
+        m.d.comb += [issue.eq(stored_nz & held_ok),
+                     taken.eq(queue.r_stream.valid & queue.r_stream.ready)]
+        stored_next = stored + self.w_en - issue
+        held_next = held + issue - taken
+        m.d.sync += [stored.eq(stored_next), stored_nz.eq(stored_next != 0),
+                     held.eq(held_next), held_ok.eq(held_next < q)]
+        with m.If(self.w_en):
+            m.d.sync += w_ptr.eq(Mux(w_ptr == depth - 1, 0, w_ptr + 1))
+        with m.If(issue):
+            m.d.sync += r_ptr.eq(Mux(r_ptr == depth - 1, 0, r_ptr + 1))
+        # the word read lands RAM_READ_LATENCY cycles after its issue
+        landed = delay(m, issue, RAM_READ_LATENCY, "landed")
+        m.d.comb += [queue.w_en.eq(landed), queue.w_data.eq(r_data)]
         return m

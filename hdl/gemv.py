@@ -77,7 +77,7 @@ from attnkit.golden.quant import REQUANT_MULT_BITS
 
 from .dsp import MULT18_LATENCY, Mult18, resolve_impl
 from .ebr import RAM_READ_LATENCY, RegisteredRAM
-from .fifo import LutFifo
+from .fifo import BlockFifo
 from .carry_chain import gated_add
 from .pipeline import delay, distinct_register
 
@@ -186,7 +186,7 @@ class GemvArray(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from the final weight beat of a tile to its first result on ``y_stream``."""
-        return self._capture_delay + 1 + self._out_latency + 1
+        return self._capture_delay + 1 + self._out_latency + BlockFifo.latency - 1
 
     #: Cycles from the cycle that samples a job's ports to its first issue slot.
     start_cycles = 2
@@ -357,7 +357,7 @@ class GemvArray(wiring.Component):
         # follows one cycle later; ``pending`` blocks the next final column for at least
         # that long (``hold >= 2``), so ``credit_ok`` is never stale when it matters.
         depth = self._fifo_depth
-        m.submodules.fifo = fifo = LutFifo(self.out_width + 1, depth)
+        m.submodules.fifo = fifo = BlockFifo(self.out_width + 1, depth, impl)
         room_init = depth - P
         room = Signal(range(-P - 1, depth - P + 1), init=room_init)
         room_next = Signal.like(room)

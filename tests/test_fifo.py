@@ -1,19 +1,23 @@
-"""LutFifo: order, capacity, backpressure (simulation) and the stream rules (formal)."""
+"""LutFifo and BlockFifo: order, capacity, backpressure, latency and rate (simulation) and the
+stream rules (formal)."""
 
 import random
 
 import pytest
 from amaranth.sim import Simulator
 
-from attnkit.hdl.fifo import LutFifo
+from attnkit.hdl.fifo import BlockFifo, LutFifo
+
+FIFOS = {"lut": lambda w, d: LutFifo(w, d), "block": lambda w, d: BlockFifo(w, d, "behavioural")}
 from attnkit.sim.formal import check_stream_rules
 
 
+@pytest.mark.parametrize("kind", sorted(FIFOS))
 @pytest.mark.parametrize("depth, p_write, p_ready", [(2, 0.9, 0.5), (5, 0.7, 0.3), (9, 0.9, 0.4)])
-def test_lut_fifo_keeps_order_and_capacity(depth, p_write, p_ready):
+def test_fifo_keeps_order_and_capacity(kind, depth, p_write, p_ready):
     """Random writes (never beyond capacity) and random ready: every word comes out once,
     in order; a full FIFO holds exactly ``depth`` words."""
-    dut = LutFifo(12, depth)
+    dut = FIFOS[kind](12, depth)
     rng = random.Random(depth)
     out, sent = [], []
     peak = [0]
@@ -40,7 +44,7 @@ def test_lut_fifo_keeps_order_and_capacity(depth, p_write, p_ready):
             peak[0] = max(peak[0], held)
         ctx.set(dut.w_en, 0)
         ctx.set(dut.r_stream.ready, 1)
-        for _ in range(depth + 3):
+        for _ in range(depth + dut.latency + 3):
             if ctx.get(dut.r_stream.valid):
                 out.append(ctx.get(dut.r_stream.payload))
             await ctx.tick()
@@ -53,8 +57,35 @@ def test_lut_fifo_keeps_order_and_capacity(depth, p_write, p_ready):
     assert peak[0] == depth                 # the random traffic did fill it
 
 
+@pytest.mark.parametrize("kind", sorted(FIFOS))
+def test_fifo_latency_and_full_rate(kind):
+    """A word written into an empty FIFO is at the output exactly ``latency`` cycles later;
+    a word written every cycle with the consumer always ready leaves every cycle (no gaps)."""
+    dut = FIFOS[kind](8, 20)
+    seen = []
+
+    async def bench(ctx):
+        ctx.set(dut.r_stream.ready, 1)
+        for t in range(80):
+            ctx.set(dut.w_en, 1 if (t == 0 or 20 <= t < 60) else 0)
+            ctx.set(dut.w_data, t)
+            if ctx.get(dut.r_stream.valid):
+                seen.append((t, ctx.get(dut.r_stream.payload)))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen[0] == (dut.latency, 0)
+    burst = seen[1:]
+    assert [d for _, d in burst] == list(range(20, 60))
+    assert [t for t, _ in burst] == list(range(20 + dut.latency, 60 + dut.latency))
+
+
 @pytest.mark.formal
-def test_lut_fifo_stream_rules():
+@pytest.mark.parametrize("kind", sorted(FIFOS))
+def test_fifo_stream_rules(kind):
     def no_overflow(m, dut):
         # the owner never writes a full FIFO; track occupancy and assume it
         from amaranth.hdl import Assume, Signal
@@ -62,4 +93,4 @@ def test_lut_fifo_stream_rules():
         xfer = dut.r_stream.valid & dut.r_stream.ready
         m.d.sync += held.eq(held + dut.w_en - xfer)
         m.d.comb += Assume(~dut.w_en | (held < dut.depth))
-    assert check_stream_rules(LutFifo(3, 3), depth=16, constraints=no_overflow).passed
+    assert check_stream_rules(FIFOS[kind](3, 3), depth=16, constraints=no_overflow).passed

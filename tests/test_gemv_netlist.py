@@ -44,7 +44,9 @@ def test_netlist_matches_golden(name):
     n_dsp = cfg["lanes"] // (2 if cfg["weight_bits"] == 4 else 1) + (2 if cfg["requant"] else 0)
     assert netlist.count("MULT18X18D #(") == n_dsp, "unexpected MULT18X18D count in netlist"
     assert ".REG_PIPELINE_CLK(\"CLK0\")" in netlist
-    assert netlist.count("DP16KD #(") == (2 if cfg["max_n"] > 2048 else 1)
+    # activation buffer (1 or 2 blocks) + output FIFO (9-bit slices of result + last)
+    out_bits = (8 if cfg["requant"] else cfg["acc_width"]) + 1
+    assert netlist.count("DP16KD #(") == (2 if cfg["max_n"] > 2048 else 1) + -(-out_bits // 9)
     assert '.REGMODE_B("OUTREG")' in netlist
     sources, args = ecp5_cell_models(work / "cells")
     params = dict(cfg, seeds=[0, 1], shapes=[[5, 16], [9, 3], [4, 1]], netlist=True)
