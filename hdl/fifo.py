@@ -17,7 +17,7 @@ from amaranth.lib.wiring import In, Out
 from attnkit.golden.params import check_int
 
 from .ebr import RAM_READ_LATENCY, RegisteredRAM
-from .pipeline import delay
+from .pipeline import delay, wrap_counter
 
 __all__ = ["LutFifo", "BlockFifo"]
 
@@ -54,26 +54,32 @@ class LutFifo(wiring.Component):
                                             attrs={"ram_style": "distributed"})
         wp = mem.write_port()
         rp = mem.read_port(domain="comb")
-        w_ptr = Signal(range(n))
-        r_ptr = Signal(range(n))
         count = Signal(range(n + 1))              # entries in the LUT RAM
+        nonempty = Signal()                       # count != 0, registered
         out_valid = Signal()
         out_data = Signal(self.width, reset_less=True)
         take = Signal()
+        w_ptr, _ = wrap_counter(m, self.w_en, n, "w_ptr")
+        r_ptr, _ = wrap_counter(m, take, n, "r_ptr")
         m.d.comb += [
             wp.addr.eq(w_ptr), wp.data.eq(self.w_data), wp.en.eq(self.w_en),
             rp.addr.eq(r_ptr),
-            take.eq((count != 0) & (~out_valid | self.r_stream.ready)),
+            take.eq(nonempty & (~out_valid | self.r_stream.ready)),
             self.r_stream.valid.eq(out_valid), self.r_stream.payload.eq(out_data),
         ]
-        with m.If(self.w_en):
-            m.d.sync += w_ptr.eq(Mux(w_ptr == n - 1, 0, w_ptr + 1))
         with m.If(take):
-            m.d.sync += [out_data.eq(rp.data), out_valid.eq(1),
-                         r_ptr.eq(Mux(r_ptr == n - 1, 0, r_ptr + 1))]
+            m.d.sync += [out_data.eq(rp.data), out_valid.eq(1)]
         with m.Elif(self.r_stream.ready):
             m.d.sync += out_valid.eq(0)
-        m.d.sync += count.eq(count + self.w_en - take)
+        # ``nonempty`` and ``single`` (count == 1) are registers updated from compares of
+        # ``count`` alone, so the handshakes only choose between precomputed values
+        single = Signal()
+        up, down = Signal(), Signal()
+        m.d.comb += [up.eq(self.w_en & ~take), down.eq(take & ~self.w_en)]
+        with m.If(up):
+            m.d.sync += [count.eq(count + 1), nonempty.eq(1), single.eq(count == 0)]
+        with m.Elif(down):
+            m.d.sync += [count.eq(count - 1), nonempty.eq(~single), single.eq(count == 2)]
         return m
 
 
@@ -117,8 +123,9 @@ class BlockFifo(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         depth, q = self.depth, self.QUEUE
-        w_ptr = Signal(range(depth))
-        r_ptr = Signal(range(depth))
+        issue = Signal()
+        w_ptr, _ = wrap_counter(m, self.w_en, depth, "w_ptr")
+        r_ptr, _ = wrap_counter(m, issue, depth, "r_ptr")
         r_data = Signal(self.width)
         for i, lo in enumerate(range(0, self.width, 9)):
             hi = min(self.width, lo + 9)
@@ -134,7 +141,6 @@ class BlockFifo(wiring.Component):
         stored_nz = Signal()                    # stored != 0, registered
         held = Signal(range(q + 1))             # words read and not yet taken from the queue
         held_ok = Signal(init=1)                # held < q, registered
-        issue = Signal()
         taken = Signal()
         m.d.comb += [issue.eq(stored_nz & held_ok),
                      taken.eq(queue.r_stream.valid & queue.r_stream.ready)]
@@ -142,10 +148,6 @@ class BlockFifo(wiring.Component):
         held_next = held + issue - taken
         m.d.sync += [stored.eq(stored_next), stored_nz.eq(stored_next != 0),
                      held.eq(held_next), held_ok.eq(held_next < q)]
-        with m.If(self.w_en):
-            m.d.sync += w_ptr.eq(Mux(w_ptr == depth - 1, 0, w_ptr + 1))
-        with m.If(issue):
-            m.d.sync += r_ptr.eq(Mux(r_ptr == depth - 1, 0, r_ptr + 1))
         # the word read lands RAM_READ_LATENCY cycles after its issue
         landed = delay(m, issue, RAM_READ_LATENCY, "landed")
         m.d.comb += [queue.w_en.eq(landed), queue.w_data.eq(r_data)]

@@ -1,8 +1,8 @@
 """Pipeline helpers shared by the gateware blocks."""
 
-from amaranth.hdl import ClockSignal, Instance, ResetSignal, Signal, Value
+from amaranth.hdl import ClockSignal, Instance, Mux, ResetSignal, Signal, Value
 
-__all__ = ["delay", "distinct_register"]
+__all__ = ["delay", "distinct_register", "wrap_counter"]
 
 
 def delay(m, value, cycles: int, name: str, *, reset_less: bool = False):
@@ -36,3 +36,16 @@ def distinct_register(m, value, name: str, impl: str):
     else:
         m.d.sync += out.eq(value)
     return out
+
+
+def wrap_counter(m, en, modulus: int, name: str):
+    """A counter ``0, 1, ..., modulus - 1, 0, ...`` that steps when ``en`` is high, and a
+    registered flag "at ``modulus - 1``" kept beside it, so no comparator sits between the
+    counter and its next value (the wrap is a 2:1 choice by a register bit).
+    Returns ``(count, at_last)``."""
+    count = Signal(range(max(modulus, 2)), name=name)
+    at_last = Signal(name=f"{name}_at_last", init=int(modulus == 1))
+    with m.If(en):
+        m.d.sync += [count.eq(Mux(at_last, 0, count + 1)),
+                     at_last.eq(Mux(at_last, modulus == 1, count == modulus - 2))]
+    return count, at_last

@@ -34,7 +34,7 @@ from .dsp import MULT18_LATENCY, Mult18, resolve_impl
 from .ebr import RAM_READ_LATENCY, RegisteredRAM
 from .exp2 import Exp2Frac
 from .fifo import LutFifo
-from .pipeline import delay
+from .pipeline import delay, wrap_counter
 from .reciprocal import Reciprocal
 
 __all__ = ["Softmax", "softmax_in_layout", "softmax_out_layout", "softmax_from_params",
@@ -74,8 +74,8 @@ class _RowBuffer:
         self.w_en, self.r_en = Signal(name=f"{name}_w_en"), Signal(name=f"{name}_r_en")
         self.w_data = Signal(width, name=f"{name}_w_data")
         self.r_data = Signal(width, name=f"{name}_r_data")
-        self.w_ptr = Signal(range(depth), name=f"{name}_w_ptr")
-        self.r_ptr = Signal(range(depth), name=f"{name}_r_ptr")
+        self.w_ptr, _ = wrap_counter(m, self.w_en, depth, f"{name}_w_ptr")
+        self.r_ptr, _ = wrap_counter(m, self.r_en, depth, f"{name}_r_ptr")
         for i, lo in enumerate(range(0, width, 9)):
             hi = min(width, lo + 9)
             ram = RegisteredRAM(hi - lo, depth, impl=impl)
@@ -83,9 +83,6 @@ class _RowBuffer:
             m.d.comb += [ram.w_en.eq(self.w_en), ram.w_addr.eq(self.w_ptr),
                          ram.w_data.eq(self.w_data[lo:hi]), ram.r_en.eq(1),
                          ram.r_addr.eq(self.r_ptr), self.r_data[lo:hi].eq(ram.r_data)]
-        for ptr, en in ((self.w_ptr, self.w_en), (self.r_ptr, self.r_en)):
-            with m.If(en):
-                m.d.sync += ptr.eq(Mux(ptr == depth - 1, 0, ptr + 1))
 
 
 def _row_walker(m, issue, last, head, l_max, name):
@@ -110,9 +107,9 @@ def _shift_right_2(m, value, amount, big, name):
     ``amount >= len(value)``, from a register) in two register stages: first by the
     multiple-of-8 part of ``amount``, then by its low three bits. Latency 2."""
     w = len(value)
-    hi = Signal(w, name=f"{name}_hi")
-    lo = Signal(3, name=f"{name}_lo")
-    out = Signal(w, name=name)
+    hi = Signal(w, name=f"{name}_hi", reset_less=True)
+    lo = Signal(3, name=f"{name}_lo", reset_less=True)
+    out = Signal(w, name=name, reset_less=True)
     coarse = amount[3:]
     with m.If(big):
         m.d.sync += hi.eq(0)
@@ -275,7 +272,6 @@ class Softmax(wiring.Component):
         # ---------------------------------------------------------------- pass 1: input
         res1 = Signal(range(self._cap1 + 1))     # accepted, not yet read by pass 2
         rows1 = Signal(range(q + 1))             # rows whose last was accepted, meta not popped
-        cnt1 = Signal(range(self.l_max))
         room1_res = Signal(init=1)
         room1_rows = Signal(init=1)
         room2_res = Signal(init=1)
@@ -285,13 +281,18 @@ class Softmax(wiring.Component):
         accept = Signal()
         m.d.comb += accept.eq(self.i_stream.valid & self.i_stream.ready)
         last_eff = Signal()
-        m.d.comb += last_eff.eq(self.i_stream.payload.last | (cnt1 == self.l_max - 1))
+        # position in the row (a row is cut after l_max elements): a counter that a row's
+        # end or its own wrap clears, with a registered "at l_max - 1" flag
+        cnt1 = Signal(range(self.l_max))
+        cnt1_max = Signal(init=int(self.l_max == 1))
+        m.d.comb += last_eff.eq(self.i_stream.payload.last | cnt1_max)
         with m.If(accept):
-            m.d.sync += cnt1.eq(Mux(last_eff, 0, cnt1 + 1))
+            m.d.sync += [cnt1.eq(Mux(last_eff, 0, cnt1 + 1)),
+                         cnt1_max.eq(Mux(last_eff, self.l_max == 1, cnt1 == self.l_max - 2))]
 
         sbl = data.StructLayout({"valid": 1, "mask": 1, "last": 1})
         sb0 = Signal(sbl)
-        logit0 = Signal(signed(self.in_width))
+        logit0 = Signal(signed(self.in_width), reset_less=True)
         m.d.sync += [sb0.valid.eq(accept), sb0.mask.eq(self.i_stream.payload.mask),
                      sb0.last.eq(last_eff), logit0.eq(self.i_stream.payload.logit)]
 
@@ -301,9 +302,9 @@ class Softmax(wiring.Component):
             m.submodules.rq_hi = rq_hi = Mult18(self._dsp)
             m.d.comb += [rq_lo.a.eq(logit0[:17]), rq_lo.b.eq(mult),
                          rq_hi.a.eq(logit0[17:32].as_signed()), rq_hi.b.eq(mult)]
-            prod = Signal(signed(32 + REQUANT_MULT_BITS + 1))
+            prod = Signal(signed(32 + REQUANT_MULT_BITS + 1), reset_less=True)
             m.d.sync += prod.eq((rq_hi.p << 17) + rq_lo.p)
-            rounded = Signal(signed(32 + REQUANT_MULT_BITS + 1))
+            rounded = Signal(signed(32 + REQUANT_MULT_BITS + 1), reset_less=True)
             m.d.sync += rounded.eq((prod + ((1 << (shift - 1)) if shift else 0)) >> shift)
             xmax = cfg.in_fmt.max_int
             x = Signal(signed(cfg.in_fmt.width))
@@ -321,7 +322,7 @@ class Softmax(wiring.Component):
         m.submodules.log2e = lmul = Mult18(self._dsp)
         m.d.comb += [lmul.a.eq(x), lmul.b.eq(LOG2E_Q)]
         fr = cfg.in_fmt.frac_bits
-        yp = Signal(signed(yw))
+        yp = Signal(signed(yw), reset_less=True)
         m.d.sync += yp.eq((lmul.p + ((1 << (fr - 1)) if fr else 0)) >> fr)
         sbp = delay(m, sbx, MULT18_LATENCY + 1, "sbp")
         live_p = delay(m, sbx.valid & ~sbx.mask, MULT18_LATENCY + 1, "live_p")
@@ -332,17 +333,17 @@ class Softmax(wiring.Component):
         # max(mx, B, M) of that earlier cycle. A compare counts only when its operand is a
         # live element of the same row (``anyr`` marks that ``mx`` holds one). The loop is
         # then "clock enable = live & (~anyr | gt)", with ``gt`` an AND of three registers.
-        yb = Signal(signed(yw))
+        yb = Signal(signed(yw), reset_less=True)
         sbb = Signal.like(sbp, name="sbb")
         live_b = Signal()
-        y = Signal(signed(yw))
+        y = Signal(signed(yw), reset_less=True)
         sby = Signal.like(sbp, name="sby")
         live = Signal()
         m.d.sync += [yb.eq(yp), sbb.eq(sbp), live_b.eq(live_p),
                      y.eq(yb), sby.eq(sbb), live.eq(live_b)]
 
         # running max, row length, "any unmasked" flag
-        mx = Signal(signed(yw))
+        mx = Signal(signed(yw), reset_less=True)
         anyr = Signal()
         len1 = Signal(len_shape)
         last_m = sby.valid & sby.last              # the element at M ends its row
@@ -400,11 +401,11 @@ class Softmax(wiring.Component):
                      b0.b.last_idx.eq(h1.last_idx), b0.M.eq(h1.M)]
         b0d = delay(m, b0, RAM_READ_LATENCY, "b0")
         b1 = Signal(b1l)
-        y1 = Signal(signed(yw))
-        m1 = Signal(signed(yw))
+        y1 = Signal(signed(yw), reset_less=True)
+        m1 = Signal(signed(yw), reset_less=True)
         m.d.sync += [b1.eq(b0d.b), b1.mask.eq(rx.mask), y1.eq(rx.y), m1.eq(b0d.M)]
         b2 = Signal(b1l)
-        d2 = Signal(signed(yw + 1))
+        d2 = Signal(signed(yw + 1), reset_less=True)
         m.d.sync += [b2.eq(b1), d2.eq(m1 - y1)]
         # n = clamp(d >> Y_FRAC, 0, N_CLAMP) from bit tests (N_CLAMP = 2**6 - 1): the sign,
         # "any bit above the 6-bit integer part", those 6 bits; registered, then chosen
@@ -432,7 +433,7 @@ class Softmax(wiring.Component):
         m.d.comb += pg.eq(P << (g + 1))
         t1 = _shift_right_2(m, pg, sbe.n, sbe.nbig, "t1")
         sb3 = delay(m, sbe.b, 2, "sb3")
-        sigma = Signal(unsigned(e + g + 2))
+        sigma = Signal(unsigned(e + g + 2), reset_less=True)
         sb4 = Signal(b1l)
         m.d.sync += [sigma.eq(Mux(sb3.mask, 0, (t1 + 1) >> 1)), sb4.eq(sb3)]
         sb3 = sb4
@@ -440,7 +441,7 @@ class Softmax(wiring.Component):
         # (``s_clr``, :func:`~.carry_chain.gated_add`), so the sum goes straight into
         # ``s_acc``; the row's q2 entry is pushed one cycle after its
         # last element, from registers
-        s_acc = Signal(unsigned(sw))
+        s_acc = Signal(unsigned(sw), reset_less=True)
         s_clr = Signal(init=1)
         push2 = Signal()
         p2_any = Signal()
@@ -461,11 +462,12 @@ class Softmax(wiring.Component):
                      div.start.eq(dstart), div.s.eq(Mux(hq2.any, hq2.s, 1))]
         d_any = Signal()
         d_len = Signal(len_shape)
+        d_single = Signal()
         with m.If(dstart):
-            m.d.sync += [d_any.eq(hq2.any), d_len.eq(hq2.last_idx)]
+            m.d.sync += [d_any.eq(hq2.any), d_len.eq(hq2.last_idx), d_single.eq(hq2.last_idx == 0)]
         wq3 = data.View(m3l, q3.w_data)
         m.d.comb += [q3.w_en.eq(div.done), wq3.r.eq(div.r), wq3.z.eq(div.z),
-                     wq3.any.eq(d_any), wq3.last_idx.eq(d_len), wq3.single.eq(d_len == 0)]
+                     wq3.any.eq(d_any), wq3.last_idx.eq(d_len), wq3.single.eq(d_single)]
 
         # ---------------------------------------------------------------- pass 3: normalise
         res3 = Signal(range(OUT_QUEUE + 1))
@@ -494,8 +496,8 @@ class Softmax(wiring.Component):
         c0d = delay(m, c0, RAM_READ_LATENCY, "c0")
         r0d = delay(m, r0, RAM_READ_LATENCY, "r0")
         c1r = Signal(r1l)
-        p1 = Signal(unsigned(e + 1))
-        r1 = Signal(unsigned(R_BITS + 2))
+        p1 = Signal(unsigned(e + 1), reset_less=True)
+        r1 = Signal(unsigned(R_BITS + 2), reset_less=True)
         m.d.sync += [c1r.eq(c0d), c1r.mask.eq(re.mask), c1r.n.eq(re.n), p1.eq(re.P),
                      r1.eq(r0d)]
         c1l = data.StructLayout({"valid": 1, "zero": 1, "last": 1, "flag": 1, "sh1": shw,
@@ -513,13 +515,16 @@ class Softmax(wiring.Component):
         m.d.comb += pm.eq(nmul.p[:prod_w])
         t4 = _shift_right_2(m, pm, c4.sh1, c4.big, "t4")
         c5 = delay(m, c4, 2, "c5")
-        pr = Signal(unsigned(prod_w))
+        pr = Signal(unsigned(prod_w), reset_less=True)
         c6 = Signal(c1l)
         omax = cfg.out_fmt.max_int
-        # the saturation test runs beside the rounding adder, from the same register:
-        # (t4 + 1) >> 1 > omax  <=>  t4 > 2 * omax
+        # the saturation test runs beside the rounding adder, from the same register, as
+        # bit tests (omax = 2**ob - 1): (t4 + 1) >> 1 > omax  <=>  t4 >= 2**(ob+1) - 1
+        ob = cfg.out_fmt.width
+        assert omax == (1 << ob) - 1
         sat = Signal()
-        m.d.sync += [pr.eq((t4 + 1) >> 1), sat.eq(t4 > 2 * omax), c6.eq(c5)]
+        m.d.sync += [pr.eq((t4 + 1) >> 1), c6.eq(c5),
+                     sat.eq((t4[ob + 1:] != 0) | t4[:ob + 1].all())]
         c5 = c6
         wo = data.View(ol, ofifo.w_data)
         m.d.comb += [ofifo.w_en.eq(c5.valid), wo.last.eq(c5.last), wo.all_masked.eq(c5.flag)]
