@@ -17,7 +17,7 @@ from amaranth.lib.wiring import In, Out
 from attnkit.golden.params import check_int
 
 from .ebr import RAM_READ_LATENCY, RegisteredRAM
-from .pipeline import delay, wrap_counter
+from .pipeline import delay, updown_counter, wrap_counter
 
 __all__ = ["LutFifo", "BlockFifo"]
 
@@ -54,32 +54,23 @@ class LutFifo(wiring.Component):
                                             attrs={"ram_style": "distributed"})
         wp = mem.write_port()
         rp = mem.read_port(domain="comb")
-        count = Signal(range(n + 1))              # entries in the LUT RAM
-        nonempty = Signal()                       # count != 0, registered
         out_valid = Signal()
         out_data = Signal(self.width, reset_less=True)
         take = Signal()
+        _, lut = updown_counter(m, self.w_en, take, n, "count",     # entries in the LUT RAM
+                                {"nonempty": lambda v: v != 0})
         w_ptr, _ = wrap_counter(m, self.w_en, n, "w_ptr")
         r_ptr, _ = wrap_counter(m, take, n, "r_ptr")
         m.d.comb += [
             wp.addr.eq(w_ptr), wp.data.eq(self.w_data), wp.en.eq(self.w_en),
             rp.addr.eq(r_ptr),
-            take.eq(nonempty & (~out_valid | self.r_stream.ready)),
+            take.eq(lut["nonempty"] & (~out_valid | self.r_stream.ready)),
             self.r_stream.valid.eq(out_valid), self.r_stream.payload.eq(out_data),
         ]
         with m.If(take):
             m.d.sync += [out_data.eq(rp.data), out_valid.eq(1)]
         with m.Elif(self.r_stream.ready):
             m.d.sync += out_valid.eq(0)
-        # ``nonempty`` and ``single`` (count == 1) are registers updated from compares of
-        # ``count`` alone, so the handshakes only choose between precomputed values
-        single = Signal()
-        up, down = Signal(), Signal()
-        m.d.comb += [up.eq(self.w_en & ~take), down.eq(take & ~self.w_en)]
-        with m.If(up):
-            m.d.sync += [count.eq(count + 1), nonempty.eq(1), single.eq(count == 0)]
-        with m.Elif(down):
-            m.d.sync += [count.eq(count - 1), nonempty.eq(~single), single.eq(count == 2)]
         return m
 
 
@@ -137,17 +128,12 @@ class BlockFifo(wiring.Component):
                      self.r_stream.payload.eq(queue.r_stream.payload),
                      queue.r_stream.ready.eq(self.r_stream.ready)]
 
-        stored = Signal(range(depth + 1))       # entries in the RAM not yet read
-        stored_nz = Signal()                    # stored != 0, registered
-        held = Signal(range(q + 1))             # words read and not yet taken from the queue
-        held_ok = Signal(init=1)                # held < q, registered
         taken = Signal()
-        m.d.comb += [issue.eq(stored_nz & held_ok),
+        # entries in the RAM not yet read; words read and not yet taken from the queue
+        _, st = updown_counter(m, self.w_en, issue, depth, "stored", {"nz": lambda v: v != 0})
+        _, hd = updown_counter(m, issue, taken, q, "held", {"ok": lambda v: v < q})
+        m.d.comb += [issue.eq(st["nz"] & hd["ok"]),
                      taken.eq(queue.r_stream.valid & queue.r_stream.ready)]
-        stored_next = stored + self.w_en - issue
-        held_next = held + issue - taken
-        m.d.sync += [stored.eq(stored_next), stored_nz.eq(stored_next != 0),
-                     held.eq(held_next), held_ok.eq(held_next < q)]
         # the word read lands RAM_READ_LATENCY cycles after its issue
         landed = delay(m, issue, RAM_READ_LATENCY, "landed")
         m.d.comb += [queue.w_en.eq(landed), queue.w_data.eq(r_data)]

@@ -2,7 +2,7 @@
 
 from amaranth.hdl import ClockSignal, Instance, Mux, ResetSignal, Signal, Value
 
-__all__ = ["delay", "distinct_register", "wrap_counter"]
+__all__ = ["delay", "distinct_register", "updown_counter", "wrap_counter"]
 
 
 def delay(m, value, cycles: int, name: str, *, reset_less: bool = False):
@@ -49,3 +49,22 @@ def wrap_counter(m, en, modulus: int, name: str):
         m.d.sync += [count.eq(Mux(at_last, 0, count + 1)),
                      at_last.eq(Mux(at_last, modulus == 1, count == modulus - 2))]
     return count, at_last
+
+
+def updown_counter(m, inc, dec, maximum: int, name: str, flags: dict):
+    """A counter ``0..maximum`` that ``inc`` raises and ``dec`` lowers by one (both: no
+    change), with a register per entry of ``flags`` (``{name: predicate}``) that always
+    equals ``predicate(count)``. Each flag's next value is the predicate of ``count + 1``
+    or ``count - 1``, compares on the register alone, so ``inc``/``dec`` (late handshake
+    signals, usually) only choose between precomputed values. ``predicate`` must accept
+    an int (for the initial value at count 0) and an Amaranth value.
+    Returns ``(count, {name: flag})``."""
+    count = Signal(range(maximum + 1), name=name)
+    regs = {f: Signal(name=f"{name}_{f}", init=int(bool(pred(0)))) for f, pred in flags.items()}
+    up, down = Signal(name=f"{name}_up"), Signal(name=f"{name}_down")
+    m.d.comb += [up.eq(inc & ~dec), down.eq(dec & ~inc)]
+    for cond, step in ((up, 1), (down, -1)):
+        with m.If(cond):
+            m.d.sync += [count.eq(count + step),
+                         *(regs[f].eq(pred(count + step)) for f, pred in flags.items())]
+    return count, regs

@@ -34,7 +34,7 @@ from .dsp import MULT18_LATENCY, Mult18, resolve_impl
 from .ebr import RAM_READ_LATENCY, RegisteredRAM
 from .exp2 import Exp2Frac
 from .fifo import LutFifo
-from .pipeline import delay, wrap_counter
+from .pipeline import delay, updown_counter, wrap_counter
 from .reciprocal import Reciprocal
 
 __all__ = ["Softmax", "softmax_in_layout", "softmax_out_layout", "softmax_from_params",
@@ -270,13 +270,11 @@ class Softmax(wiring.Component):
         m.submodules.ofifo = ofifo = LutFifo(ol.size, OUT_QUEUE)
 
         # ---------------------------------------------------------------- pass 1: input
-        res1 = Signal(range(self._cap1 + 1))     # accepted, not yet read by pass 2
-        rows1 = Signal(range(q + 1))             # rows whose last was accepted, meta not popped
-        room1_res = Signal(init=1)
-        room1_rows = Signal(init=1)
-        room2_res = Signal(init=1)
-        room2_rows = Signal(init=1)
-        room3 = Signal(init=1)
+        # credit counters (below): res1 = accepted, not yet read by pass 2; rows1 = rows whose
+        # last was accepted, meta not popped; res2/rows2 the same between passes 2 and 3;
+        # res3 = entries in or headed for the output FIFO. Their room flags:
+        room1_res, room1_rows, room2_res, room2_rows, room3 = (
+            Signal(name=n) for n in ("room1_res", "room1_rows", "room2_res", "room2_rows", "room3"))
         m.d.comb += self.i_stream.ready.eq(room1_res & room1_rows)
         accept = Signal()
         m.d.comb += accept.eq(self.i_stream.valid & self.i_stream.ready)
@@ -379,8 +377,6 @@ class Softmax(wiring.Component):
                      wm1.single.eq(p_last_idx == 0), wm1.any.eq(p_any)]
 
         # ---------------------------------------------------------------- pass 2: exp + sum
-        res2 = Signal(range(self._cap2 + 1))
-        rows2 = Signal(range(q + 1))
         h1 = data.View(m1l, meta1.r_stream.payload)
         rx = data.View(xl, xfifo.r_data)
         issue2 = Signal()
@@ -470,7 +466,6 @@ class Softmax(wiring.Component):
                      wq3.any.eq(d_any), wq3.last_idx.eq(d_len), wq3.single.eq(d_single)]
 
         # ---------------------------------------------------------------- pass 3: normalise
-        res3 = Signal(range(OUT_QUEUE + 1))
         h3 = data.View(m3l, q3.r_stream.payload)
         re = data.View(el, efifo.r_data)
         issue3 = Signal()
@@ -541,28 +536,23 @@ class Softmax(wiring.Component):
         o_xfer = self.o_stream.valid & self.o_stream.ready
 
         # ---------------------------------------------------------------- credit counters
-        # Each counter's "room" flag is a register computed from the counter's next value,
-        # so no compare sits between a counter and the handshakes/read enables.
+        # Each counter's "room" flag is a register (``updown_counter``), so no compare sits
+        # between a counter and the handshakes/read enables. A credit comes back one cycle
+        # after the read that frees it (the decrement is registered), which is safe and keeps
+        # the read handshakes off the counters' logic; increments stay immediate (a late
+        # one could overfill).
         updates = (
-            (res1, accept, issue2, room1_res, self._cap1),
-            (rows1, accept & last_eff, issue2 & last2, room1_rows, q),
-            (res2, issue2, issue3, room2_res, self._cap2),
-            (rows2, issue2 & start2, issue3 & last3, room2_rows, q),
-            (res3, issue3, o_xfer, room3, OUT_QUEUE),
+            ("res1", accept, issue2, room1_res, self._cap1),
+            ("rows1", accept & last_eff, issue2 & last2, room1_rows, q),
+            ("res2", issue2, issue3, room2_res, self._cap2),
+            ("rows2", issue2 & start2, issue3 & last3, room2_rows, q),
+            ("res3", issue3, o_xfer, room3, OUT_QUEUE),
         )
-        for cnt, inc, dec_now, room, cap in updates:
-            # A credit comes back one cycle after the read that frees it (``dec`` is a
-            # register), which is safe and keeps the read handshakes off the counters'
-            # logic; the increments stay immediate (a late one could overfill).
-            dec = Signal(name=f"{cnt.name}_freed")
+        for name, inc, dec_now, room, cap in updates:
+            dec = Signal(name=f"{name}_freed")
             m.d.sync += dec.eq(dec_now)
-            up = Signal(name=f"{cnt.name}_up")
-            down = Signal(name=f"{cnt.name}_down")
-            m.d.comb += [up.eq(inc & ~dec), down.eq(dec & ~inc)]
-            with m.If(up):
-                m.d.sync += [cnt.eq(cnt + 1), room.eq(cnt < cap - 1)]
-            with m.Elif(down):
-                m.d.sync += [cnt.eq(cnt - 1), room.eq(1)]
+            _, flags = updown_counter(m, inc, dec, cap, name, {"room": lambda v, cap=cap: v < cap})
+            m.d.comb += room.eq(flags["room"])
         return m
 
 
