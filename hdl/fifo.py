@@ -58,7 +58,7 @@ class LutFifo(wiring.Component):
         out_data = Signal(self.width, reset_less=True)
         take = Signal()
         _, lut = updown_counter(m, self.w_en, take, n, "count",     # entries in the LUT RAM
-                                {"nonempty": lambda v: v != 0})
+                                {"nonempty": ("!=", 0)})
         w_ptr, _ = wrap_counter(m, self.w_en, n, "w_ptr")
         r_ptr, _ = wrap_counter(m, take, n, "r_ptr")
         m.d.comb += [
@@ -130,8 +130,8 @@ class BlockFifo(wiring.Component):
 
         taken = Signal()
         # entries in the RAM not yet read; words read and not yet taken from the queue
-        _, st = updown_counter(m, self.w_en, issue, depth, "stored", {"nz": lambda v: v != 0})
-        _, hd = updown_counter(m, issue, taken, q, "held", {"ok": lambda v: v < q})
+        _, st = updown_counter(m, self.w_en, issue, depth, "stored", {"nz": ("!=", 0)})
+        _, hd = updown_counter(m, issue, taken, q, "held", {"ok": ("<", q)})
         m.d.comb += [issue.eq(st["nz"] & hd["ok"]),
                      taken.eq(queue.r_stream.valid & queue.r_stream.ready)]
         # the word read lands RAM_READ_LATENCY cycles after its issue

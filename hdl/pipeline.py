@@ -53,18 +53,19 @@ def wrap_counter(m, en, modulus: int, name: str):
 
 def updown_counter(m, inc, dec, maximum: int, name: str, flags: dict):
     """A counter ``0..maximum`` that ``inc`` raises and ``dec`` lowers by one (both: no
-    change), with a register per entry of ``flags`` (``{name: predicate}``) that always
-    equals ``predicate(count)``. Each flag's next value is the predicate of ``count + 1``
-    or ``count - 1``, compares on the register alone, so ``inc``/``dec`` (late handshake
-    signals, usually) only choose between precomputed values. ``predicate`` must accept
-    an int (for the initial value at count 0) and an Amaranth value.
+    change), with a register per entry of ``flags`` that always equals a compare of the
+    count with a constant: ``{name: ("<", c)}`` (count < c), ``("!=", c)`` or ``("==", c)``.
+    A flag's next value is the same compare of ``count`` against ``c - 1`` (rising) or
+    ``c + 1`` (falling): a compare of the register alone, so ``inc``/``dec`` (late handshake
+    signals, usually) only choose between precomputed values.
     Returns ``(count, {name: flag})``."""
+    ops = {"<": lambda a, b: a < b, "!=": lambda a, b: a != b, "==": lambda a, b: a == b}
     count = Signal(range(maximum + 1), name=name)
-    regs = {f: Signal(name=f"{name}_{f}", init=int(bool(pred(0)))) for f, pred in flags.items()}
+    regs = {f: Signal(name=f"{name}_{f}", init=int(ops[op](0, c))) for f, (op, c) in flags.items()}
     up, down = Signal(name=f"{name}_up"), Signal(name=f"{name}_down")
     m.d.comb += [up.eq(inc & ~dec), down.eq(dec & ~inc)]
     for cond, step in ((up, 1), (down, -1)):
         with m.If(cond):
             m.d.sync += [count.eq(count + step),
-                         *(regs[f].eq(pred(count + step)) for f, pred in flags.items())]
+                         *(regs[f].eq(ops[op](count, c - step)) for f, (op, c) in flags.items())]
     return count, regs

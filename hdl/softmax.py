@@ -551,7 +551,7 @@ class Softmax(wiring.Component):
         for name, inc, dec_now, room, cap in updates:
             dec = Signal(name=f"{name}_freed")
             m.d.sync += dec.eq(dec_now)
-            _, flags = updown_counter(m, inc, dec, cap, name, {"room": lambda v, cap=cap: v < cap})
+            _, flags = updown_counter(m, inc, dec, cap, name, {"room": ("<", cap)})
             m.d.comb += room.eq(flags["room"])
         return m
 
