@@ -64,7 +64,7 @@ overhead`` for the static patterns and that the V phase grows with ``k``, not ``
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -75,6 +75,10 @@ from ..golden.attention import D_MAX, ENGINE_SOFTMAX, Selection
 from ..golden.params import check_int
 from ..golden.quant import REQUANT_MULT_BITS
 from ..golden.softmax import SoftmaxConfig
+from .dsp import MULT18_LATENCY, Mult18, resolve_impl
+from .ebr import RAM_READ_LATENCY, RegisteredRAM
+from .pipeline import delay
+from .requant import REQUANT_LATENCY, requantize
 from .softmax import Softmax
 from .topk import TopK
 
@@ -96,28 +100,14 @@ def _check_int(obj, name, v, lo, hi):
         raise
 
 
-#: Pipeline stages of :func:`_requant_pipe`.
-REQUANT_STAGES = 3
+class _RamPort:
+    """``addr``/``en``/``data`` names over one side (``"w"`` or ``"r"``) of a
+    :class:`~attnkit.hdl.ebr.RegisteredRAM`, ``data`` viewed with ``layout``."""
 
-
-def _requant_pipe(m, acc, mult, shift, lim, name):
-    """``clamp(round_shift(acc * mult, shift), -lim, lim)`` in 3 register stages
-    (product, rounding shift, clamp): the result is valid 3 cycles after ``acc``."""
-    w = len(acc) + REQUANT_MULT_BITS + 1
-    prod = Signal(signed(w), name=f"{name}_prod")
-    m.d.sync += prod.eq(acc * mult)
-    half = Signal(unsigned(64), name=f"{name}_half")
-    m.d.comb += half.eq((Const(1, 64) << shift) >> 1)
-    rs = Signal(signed(w + 1), name=f"{name}_rs")
-    m.d.sync += rs.eq((prod + half) >> shift)
-    out = Signal(signed(bits_for(lim) + 1), name=f"{name}_out")
-    with m.If(rs > lim):
-        m.d.sync += out.eq(lim)
-    with m.Elif(rs < -lim):
-        m.d.sync += out.eq(-lim)
-    with m.Else():
-        m.d.sync += out.eq(rs)
-    return out
+    def __init__(self, ram, side, layout):
+        self.addr = getattr(ram, f"{side}_addr")
+        self.en = getattr(ram, f"{side}_en")
+        self.data = data.View(layout, getattr(ram, f"{side}_data"))
 
 
 def _balanced_sum(terms):
@@ -155,10 +145,15 @@ class AttentionEngine(wiring.Component):
         output accumulators). Prefill supports the static modes (dense, causal, window,
         global + window, block-sparse with the whole block in one bitmap row); the
         dynamic modes need ``queries = 1``.
+    dsp : ``"auto"``, ``"primitive"`` or ``"behavioural"``
+        Multipliers (:class:`~attnkit.hdl.dsp.Mult18`) and K/V memories
+        (:class:`~attnkit.hdl.ebr.RegisteredRAM`): ECP5 primitives with their registers
+        when ``"auto"`` is elaborated for an ECP5 platform, plain Amaranth otherwise.
     """
 
     def __init__(self, *, d: int = 64, lanes: int = 8, t_max: int = 512, k_max: int = 32,
-                 block: int = 16, cfg: SoftmaxConfig = ENGINE_SOFTMAX, queries: int = 1):
+                 block: int = 16, cfg: SoftmaxConfig = ENGINE_SOFTMAX, queries: int = 1,
+                 dsp: str = "auto"):
         _check_int(self, "d", d, 1, D_MAX)
         _check_int(self, "lanes", lanes, 1, d)
         if d % lanes:
@@ -171,6 +166,12 @@ class AttentionEngine(wiring.Component):
             self._MustUse__silence = True
             raise TypeError(f"cfg must be a SoftmaxConfig, not {cfg!r}")
         _check_int(self, "queries", queries, 1, 16)
+        try:
+            resolve_impl(dsp, None)
+        except ValueError:
+            self._MustUse__silence = True
+            raise
+        self.dsp = dsp
         self.d, self.lanes, self.t_max, self.k_max, self.block, self.cfg = d, lanes, t_max, k_max, block, cfg
         self.queries = queries
         self.beats = d // lanes
@@ -178,7 +179,7 @@ class AttentionEngine(wiring.Component):
         self.score_width = (d * 128 * 128).bit_length() + 1
         self.pred_width = (d * 8 * 8).bit_length() + 1
         self.index_width = max(1, (t_max - 1).bit_length())
-        self.softmaxes = [Softmax(cfg, t_max + 1) for _ in range(queries)]
+        self.softmaxes = [Softmax(cfg, t_max + 1, dsp=dsp) for _ in range(queries)]
         B = self.beats
         tw = range(t_max + 1)
         super().__init__({
@@ -198,6 +199,16 @@ class AttentionEngine(wiring.Component):
         })
 
     @property
+    def pipeline_cycles(self) -> int:
+        """Pipeline latency a job adds beyond its walk, the softmax and the ``d`` output beats:
+        the scorer (K read, DSP, adder tree, accumulator and score register), the score
+        requantizer and its FIFO write, the V stage (V read, DSP, accumulate) and the output
+        stage (accumulator select, requantizer, FIFO)."""
+        scorer = RAM_READ_LATENCY + MULT18_LATENCY + 2
+        v_stage = RAM_READ_LATENCY + MULT18_LATENCY + 1
+        return scorer + (REQUANT_LATENCY + 1) + v_stage + (1 + REQUANT_LATENCY + 1)
+
+    @property
     def softmax(self) -> Softmax:
         """Query 0's softmax unit (every query of a prefill block has an identical one)."""
         return self.softmaxes[0]
@@ -209,17 +220,22 @@ class AttentionEngine(wiring.Component):
         cfg = self.cfg
 
         # ------------------------------------------------------------ memories
-        m.submodules.k_hi = k_hi = Memory(shape=data.ArrayLayout(signed(4), L), depth=T * B, init=[])
-        m.submodules.k_lo = k_lo = Memory(shape=data.ArrayLayout(unsigned(4), L), depth=T * B, init=[])
-        m.submodules.v_mem = v_mem = Memory(shape=data.ArrayLayout(signed(8), L), depth=T * B, init=[])
+        # K (high and low nibbles) and V in block RAM with the output register in use
+        # (RegisteredRAM: two-cycle reads; a DP16KD read without it was the critical path)
+        m.submodules.k_hi = k_hi = RegisteredRAM(4 * L, T * B, impl=self.dsp)
+        m.submodules.k_lo = k_lo = RegisteredRAM(4 * L, T * B, impl=self.dsp)
+        m.submodules.v_mem = v_mem = RegisteredRAM(8 * L, T * B, impl=self.dsp)
+        khw, klw, vw = (_RamPort(k_hi, "w", data.ArrayLayout(signed(4), L)),
+                        _RamPort(k_lo, "w", data.ArrayLayout(unsigned(4), L)),
+                        _RamPort(v_mem, "w", data.ArrayLayout(signed(8), L)))
+        khr, klr, vr = (_RamPort(k_hi, "r", data.ArrayLayout(signed(4), L)),
+                        _RamPort(k_lo, "r", data.ArrayLayout(unsigned(4), L)),
+                        _RamPort(v_mem, "r", data.ArrayLayout(signed(8), L)))
         Q = self.queries
         q_mems = [Memory(shape=data.ArrayLayout(signed(8), L), depth=B, init=[]) for _ in range(Q)]
         for i, qm in enumerate(q_mems):
             m.submodules[f"q_mem{i}" if Q > 1 else "q_mem"] = qm
-        khw, klw, vw = k_hi.write_port(), k_lo.write_port(), v_mem.write_port()
         qws = [qm.write_port() for qm in q_mems]
-        khr, klr, vr = (k_hi.read_port(transparent_for=()), k_lo.read_port(transparent_for=()),
-                        v_mem.read_port(transparent_for=()))
         qrs = [qm.read_port(transparent_for=()) for qm in q_mems]
 
         smxs = self.softmaxes
@@ -461,19 +477,30 @@ class AttentionEngine(wiring.Component):
         c0 = Signal(ctl_l)
         m.d.comb += [c0.valid.eq(iss), c0.first.eq(iss_first), c0.lastbeat.eq(iss_lastbeat),
                      c0.mask.eq(iss_mask), c0.last.eq(iss_last), c0.pred.eq(pred), c0.j.eq(iss_j)]
-        c1, c2, c3 = Signal(ctl_l), Signal(ctl_l), Signal(ctl_l)
-        m.d.sync += [c1.eq(c0), c2.eq(c1), c3.eq(c2)]
+        # stages: c0 issue -> c2 K words (RegisteredRAM) -> c2 + MULT18_LATENCY products
+        # (Mult18, registered DSPs) -> +1 adder tree -> accumulate
+        cs = [c0]
+        for k in range(RAM_READ_LATENCY + MULT18_LATENCY + 1):
+            nc = Signal(ctl_l, name=f"sc{k + 1}")
+            m.d.sync += nc.eq(cs[-1])
+            cs.append(nc)
+        c_rd = cs[RAM_READ_LATENCY]               # the K words are at the RAM outputs
+        c_tree = cs[-2]                           # the products are at the DSP outputs
+        c3 = cs[-1]                               # the adder tree's sum is registered
         # one dot product per query of the block, all from the same K read
         new_scores = []
         for qi in range(Q):
             sfx = f"_q{qi}" if Q > 1 else ""
-            prods = [Signal(signed(16), name=f"sprod{i}{sfx}") for i in range(L)]
+            q_rd = delay(m, qrs[qi].data, RAM_READ_LATENCY - 1, f"q_rd{sfx}")   # align with K
+            prods = []
             for i in range(L):
-                qv = qrs[qi].data[i]
+                qv = q_rd[i]
                 kfull = Cat(klr.data[i], khr.data[i]).as_signed()
-                a = Mux(c1.pred, qv >> 4, qv)
-                b = Mux(c1.pred, khr.data[i], kfull)
-                m.d.sync += prods[i].eq(a * b)
+                mul = Mult18(self.dsp)
+                m.submodules[f"smul{i}{sfx}"] = mul
+                m.d.comb += [mul.a.eq(Mux(c_rd.pred, qv >> 4, qv)),
+                             mul.b.eq(Mux(c_rd.pred, khr.data[i], kfull))]
+                prods.append(mul.p[:16].as_signed())
             tree = Signal(signed(sw), name=f"tree{sfx}")
             m.d.sync += tree.eq(_balanced_sum(prods))
             acc = Signal(signed(sw), name=f"acc{sfx}")
@@ -486,7 +513,7 @@ class AttentionEngine(wiring.Component):
         qmask = Signal(Q, name="qmask")          # 1 = query qi excludes this key
         if Q > 1:
             jj = Signal(signed(TW + 1))
-            m.d.comb += jj.eq(c2.j)
+            m.d.comb += jj.eq(c_tree.j)
             for qi in range(Q):
                 p_i = pos_s + qi
                 end_i = Mux(causal & (p_i + 1 < t_s), p_i + 1, t_s)
@@ -500,7 +527,7 @@ class AttentionEngine(wiring.Component):
                         m.d.comb += keep.eq(in_win | (jj < n_glob))
                     with m.Default():
                         m.d.comb += keep.eq(1)
-                m.d.sync += qmask[qi].eq(c2.mask | ~keep | (jj >= end_i))
+                m.d.sync += qmask[qi].eq(c_tree.mask | ~keep | (jj >= end_i))
         else:
             m.d.comb += qmask.eq(c3.mask)
         out_r = Signal(sel_l)
@@ -516,11 +543,11 @@ class AttentionEngine(wiring.Component):
                              for qi, x in enumerate(out_x)]
         # requantize the scores into the softmax input format (3 stages, no backpressure:
         # the credit counter covers every row in flight)
-        logits_p = [_requant_pipe(m, sc, smult, sshift, cfg.in_fmt.max_int,
-                                  "srq" if qi == 0 else f"srq_q{qi}")
+        logits_p = [requantize(m, sc, smult, sshift, cfg.in_fmt.max_int, self.dsp,
+                               "srq" if qi == 0 else f"srq_q{qi}")
                     for qi, sc in enumerate([out_r.score, *out_x])]
         pipe_v, pipe_r = out_v, out_r
-        for k in range(REQUANT_STAGES):
+        for k in range(REQUANT_LATENCY):
             nv, nr = Signal(name=f"srq_v{k}"), Signal(sel_l, name=f"srq_r{k}")
             m.d.sync += [nv.eq(pipe_v), nr.eq(pipe_r)]
             pipe_v, pipe_r = nv, nr
@@ -599,19 +626,24 @@ class AttentionEngine(wiring.Component):
         flags = Signal(Q)                         # per query: its row was fully masked
         viss = Signal()
         m.d.comb += [vr.addr.eq(vj * B + vb), vr.en.eq(1)]
-        v1 = Signal(data.StructLayout({"valid": 1, "b": range(B)}))
-        v2 = Signal(data.StructLayout({"valid": 1, "b": range(B)}))
-        m.d.sync += [v1.valid.eq(viss), v1.b.eq(vb), v2.eq(v1)]
+        # stages: issue -> V words (RegisteredRAM) -> products (Mult18) -> accumulate; the
+        # probability travels with the beat (the next row's may already be popped)
+        vl = data.StructLayout({"valid": 1, "b": range(B)})
+        v0 = Signal(vl)
+        m.d.comb += [v0.valid.eq(viss), v0.b.eq(vb)]
+        v_acc = delay(m, v0, RAM_READ_LATENCY + MULT18_LATENCY, "vs")
         for qi in range(Q):
             sfx = f"_q{qi}" if Q > 1 else ""
-            p1 = Signal(unsigned(pw), name=f"p1{sfx}")
-            m.d.sync += p1.eq(vps[qi])
-            vprods = [Signal(signed(8 + pw + 1), name=f"vprod{i}{sfx}") for i in range(L)]
+            p_rd = delay(m, vps[qi], RAM_READ_LATENCY, f"vp_rd{sfx}", reset_less=True)
+            vprods = []
             for i in range(L):
-                m.d.sync += vprods[i].eq(p1 * vr.data[i])
-            with m.If(v2.valid):
+                mul = Mult18(self.dsp)
+                m.submodules[f"vmul{i}{sfx}"] = mul
+                m.d.comb += [mul.a.eq(p_rd), mul.b.eq(vr.data[i])]
+                vprods.append(mul.p[:8 + pw + 1].as_signed())
+            with m.If(v_acc.valid):
                 for bb in range(B):
-                    with m.If(v2.b == bb):
+                    with m.If(v_acc.b == bb):
                         for i in range(L):
                             a_ = accs[qi][bb * L + i]
                             m.d.sync += a_.eq(a_ + vprods[i])
@@ -625,19 +657,21 @@ class AttentionEngine(wiring.Component):
         o_iss = Signal()
         o_credit = Signal()
         m.d.comb += o_credit.eq(o_infl + ofifo.level < _OUT_FIFO)
-        drain = Signal(range(4))
+        # cycles from the final V issue until its products are in the accumulators
+        v_drain = RAM_READ_LATENCY + MULT18_LATENCY + 1
+        drain = Signal(range(v_drain + 1))
         acc_sel = Signal(signed(accw))          # stage 1: accumulator select (registered)
         with m.Switch(oc):
             for qi in range(Q):
                 for c in range(d):
                     with m.Case(qi * d + c):
                         m.d.sync += acc_sel.eq(accs[qi][c])
-        oval = _requant_pipe(m, acc_sel, omult, oshift, 127, "orq")   # stages 2-4
-        ov = [Signal(name=f"ov{k}") for k in range(REQUANT_STAGES + 1)]
-        olst = [Signal(name=f"olast{k}") for k in range(REQUANT_STAGES + 1)]
-        oflg = [Signal(name=f"oflag{k}") for k in range(REQUANT_STAGES + 1)]
+        oval = requantize(m, acc_sel, omult, oshift, 127, self.dsp, "orq")   # after stage 1
+        ov = [Signal(name=f"ov{k}") for k in range(REQUANT_LATENCY + 1)]
+        olst = [Signal(name=f"olast{k}") for k in range(REQUANT_LATENCY + 1)]
+        oflg = [Signal(name=f"oflag{k}") for k in range(REQUANT_LATENCY + 1)]
         m.d.sync += [ov[0].eq(o_iss), olst[0].eq(ocol == d - 1), oflg[0].eq(flags.bit_select(oq, 1))]
-        for k in range(REQUANT_STAGES):
+        for k in range(REQUANT_LATENCY):
             m.d.sync += [ov[k + 1].eq(ov[k]), olst[k + 1].eq(olst[k]), oflg[k + 1].eq(oflg[k])]
         o_w = ov[-1]
         m.d.sync += o_infl.eq(o_infl + o_iss - o_w)
@@ -662,7 +696,7 @@ class AttentionEngine(wiring.Component):
                     m.d.sync += [vp.eq(o.payload.prob) for vp, o in zip(vps, sos)]
                     with m.If(ri.mask):
                         with m.If(so.payload.last):
-                            m.d.sync += drain.eq(3)
+                            m.d.sync += drain.eq(v_drain)
                             m.next = "DRAIN"
                     with m.Else():
                         m.next = "READ"
@@ -672,7 +706,7 @@ class AttentionEngine(wiring.Component):
                     m.d.sync += self.v_rows.eq(self.v_rows + 1)
                 with m.If(vb == B - 1):
                     with m.If(vlast):
-                        m.d.sync += drain.eq(3)
+                        m.d.sync += drain.eq(v_drain)
                         m.next = "DRAIN"
                     with m.Else():
                         m.next = "POP"

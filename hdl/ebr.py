@@ -13,7 +13,7 @@ Contract
   was high then; while ``r_en`` stays low the read latch holds, so ``r_data`` holds too.
 * A read of the address being written in the same cycle returns an undefined value
   (callers never do it).
-* ``width <= 9``; ``depth <= 16384``. Each DP16KD is used as ``16384 / 2**k`` words of
+* any ``width``; ``depth <= 16384``. Each DP16KD is used as ``16384 / 2**k`` words of
   ``w`` bits (``w`` in 9, 4, 2, 1), ``ceil(width / w)`` of them side by side.
 """
 
@@ -48,7 +48,7 @@ class RegisteredRAM(wiring.Component):
     Parameters
     ----------
     width : int
-        Word width, 1..9 bits.
+        Word width in bits (any: the blocks sit side by side).
     depth : int
         Words, 1..16384.
     impl : ``"auto"``, ``"primitive"`` or ``"behavioural"``
@@ -56,8 +56,8 @@ class RegisteredRAM(wiring.Component):
     """
 
     def __init__(self, width: int, depth: int, impl: str = "auto"):
-        if not isinstance(width, int) or not 1 <= width <= 9:
-            raise ValueError(f"width must be in 1..9, not {width!r}")
+        if not isinstance(width, int) or width < 1:
+            raise ValueError(f"width must be a positive int, not {width!r}")
         if not isinstance(depth, int) or not 1 <= depth <= 16384:
             raise ValueError(f"depth must be in 1..16384, not {depth!r}")
         resolve_impl(impl, None, "impl")

@@ -67,7 +67,7 @@ Interface and timing
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
@@ -80,13 +80,13 @@ from .ebr import RAM_READ_LATENCY, RegisteredRAM
 from .fifo import BlockFifo
 from .carry_chain import gated_add
 from .pipeline import delay, distinct_register
+from .requant import REQUANT_LATENCY, requantize
 
 __all__ = ["GemvArray", "MAX_LANES"]
 
 #: Every MULT18X18D of the largest ECP5 (LFE5U-85F: 156).
 MAX_LANES = 312
 _INT4_SPLIT = 12          # bit position of the high int4 product inside the packed product
-_REQUANT_LATENCY = MULT18_LATENCY + 4
 # Fabric registers between a DSP's output and its accumulator: the split/product register
 # (placed by the DSP) and one retiming register, so the placer can bridge the distance from
 # the DSP column to the accumulator in two hops (at 156 DSPs the single hop was the
@@ -181,7 +181,7 @@ class GemvArray(wiring.Component):
 
     @property
     def _out_latency(self) -> int:
-        return _REQUANT_LATENCY if self.requant else 0
+        return REQUANT_LATENCY if self.requant else 0
 
     @property
     def latency(self) -> int:
@@ -425,42 +425,10 @@ class GemvArray(wiring.Component):
                 yield [(lo + i, p_lo), (lo + i + 1, p_hi)]
 
     def _requant(self, m, acc, valid, last, mult, shift_in):
-        """Requantize stage when enabled (:data:`_REQUANT_LATENCY` cycles); identity otherwise.
-
-        ``acc * mult`` uses two registered DSPs: ``acc = hi * 2**17 + lo`` with ``lo`` the
-        unsigned low 17 bits, so ``acc * mult = (hi * mult << 17) + lo * mult`` exactly. Then
-        ``round_shift(x, s) = ((x >> (s - 1)) + 1) >> 1`` (round half up) for ``s >= 1``, the
-        variable shift split into a coarse (multiple of 8) and a fine stage, then saturation.
-        """
+        """Requantize stage when enabled (:data:`~attnkit.hdl.requant.REQUANT_LATENCY`
+        cycles, :func:`attnkit.hdl.requant.requantize`); identity otherwise."""
         if not self.requant:
             return acc, valid, last
-        pw = self.acc_width + REQUANT_MULT_BITS + 1
-        side = delay(m, Cat(valid, last, shift_in), MULT18_LATENCY, "rq_side")
-        mul_lo, mul_hi = Mult18(self.dsp), Mult18(self.dsp)
-        m.submodules.rq_mul_lo, m.submodules.rq_mul_hi = mul_lo, mul_hi
-        m.d.comb += [
-            mul_lo.a.eq(acc[:17]), mul_lo.b.eq(mult),
-            mul_hi.a.eq(acc[17:].as_signed()), mul_hi.b.eq(mult),
-        ]
-        prod = Signal(signed(pw), reset_less=True)
-        sm1 = Signal(6)                       # shift - 1 (meaningless when shift == 0)
-        zero = Signal()
-        side1 = Signal(2, name="rq_side1")
-        shift = side[2:8]
-        m.d.sync += [prod.eq((mul_hi.p << 17) + mul_lo.p), sm1.eq(shift - 1), zero.eq(shift == 0),
-                     side1.eq(side[:2])]
-        coarse = Signal(signed(pw), reset_less=True)
-        fine = Signal(3)
-        zero2 = Signal()
-        side2 = Signal(2, name="rq_side2")
-        m.d.sync += [coarse.eq(Mux(zero, prod, prod >> Cat(Const(0, 3), sm1[3:6]))),
-                     fine.eq(Mux(zero, 0, sm1[:3])), zero2.eq(zero), side2.eq(side1)]
-        t = Signal(signed(pw), reset_less=True)
-        zero3 = Signal()
-        side3 = Signal(2, name="rq_side3")
-        m.d.sync += [t.eq(coarse >> fine), zero3.eq(zero2), side3.eq(side2)]
-        r = Mux(zero3, t, (t + 1) >> 1)
-        y = Signal(signed(8), reset_less=True)
-        side4 = Signal(2, name="rq_side4")
-        m.d.sync += [y.eq(Mux(r > 127, 127, Mux(r < -127, -127, r))), side4.eq(side3)]
-        return y, side4[0], side4[1]
+        side = delay(m, Cat(valid, last), REQUANT_LATENCY, "rq_side")
+        y = requantize(m, acc, mult, shift_in, 127, self.dsp, "rq")
+        return y, side[0], side[1]
