@@ -19,7 +19,10 @@ def small(**kw):
 @pytest.mark.parametrize("kw", [dict(), dict(weight_bits=4), dict(requant=True)],
                          ids=["int8", "int4", "requant"])
 def test_stream_rules_hold(kw):
-    res = check_stream_rules(small(**kw), depth=DEPTH)
+    dut = small(**kw)
+    # deep enough for the covers: a one-column job's first result reaches y_stream
+    # start_cycles + latency cycles after x_stream's first beat
+    res = check_stream_rules(dut, depth=max(DEPTH, dut.start_cycles + dut.latency + 4))
     assert res.passed
 
 
