@@ -9,7 +9,7 @@ storage is LUT RAM (Yosys attribute ``ram_style = "distributed"``), read asynchr
 the read data goes straight into the output register.
 """
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -22,7 +22,21 @@ from .pipeline import delay, updown_counter, wrap_counter
 __all__ = ["LutFifo", "BlockFifo"]
 
 
-class LutFifo(wiring.Component):
+class _WriteFifo(wiring.Component):
+    """The ports both FIFOs share: ``w_en``/``w_data`` in, ``r_stream`` out."""
+
+    def __init__(self, width: int, depth: int, min_depth: int, max_depth=None):
+        check_int("width", width, 1)
+        check_int("depth", depth, min_depth, max_depth)
+        self.width, self.depth = width, depth
+        super().__init__({
+            "w_en": In(1),
+            "w_data": In(width),
+            "r_stream": Out(stream.Signature(width)),
+        })
+
+
+class LutFifo(_WriteFifo):
     """First-word-fall-through FIFO of ``depth`` entries of ``width`` bits.
 
     ``w_en`` writes ``w_data``; the writer must not write when the FIFO is full (the owner
@@ -36,14 +50,7 @@ class LutFifo(wiring.Component):
     latency = 2
 
     def __init__(self, width: int, depth: int):
-        check_int("width", width, 1)
-        check_int("depth", depth, 2)
-        self.width, self.depth = width, depth
-        super().__init__({
-            "w_en": In(1),
-            "w_data": In(width),
-            "r_stream": Out(stream.Signature(width)),
-        })
+        super().__init__(width, depth, 2)
 
     def elaborate(self, platform):
         m = Module()
@@ -57,10 +64,10 @@ class LutFifo(wiring.Component):
         out_valid = Signal()
         out_data = Signal(self.width, reset_less=True)
         take = Signal()
-        _, lut = updown_counter(m, self.w_en, take, n, "count",     # entries in the LUT RAM
+        lut = updown_counter(m, self.w_en, take, n, "count",     # entries in the LUT RAM
                                 {"nonempty": ("!=", 0)})
-        w_ptr, _ = wrap_counter(m, self.w_en, n, "w_ptr")
-        r_ptr, _ = wrap_counter(m, take, n, "r_ptr")
+        w_ptr = wrap_counter(m, self.w_en, n, "w_ptr")
+        r_ptr = wrap_counter(m, take, n, "r_ptr")
         m.d.comb += [
             wp.addr.eq(w_ptr), wp.data.eq(self.w_data), wp.en.eq(self.w_en),
             rp.addr.eq(r_ptr),
@@ -74,7 +81,7 @@ class LutFifo(wiring.Component):
         return m
 
 
-class BlockFifo(wiring.Component):
+class BlockFifo(_WriteFifo):
     """First-word-fall-through FIFO of ``depth`` entries in block RAM with a short output queue.
 
     A deep :class:`LutFifo` reads through a wide multiplexer of LUT-RAM banks (10 banks of
@@ -99,30 +106,21 @@ class BlockFifo(wiring.Component):
     QUEUE = RAM_READ_LATENCY + LutFifo.latency + 2
     #: Cycles from a write to the entry at the output: count flag, read issue, RAM latency,
     #: output queue.
-    latency = 1 + RAM_READ_LATENCY + 2
+    latency = 1 + RAM_READ_LATENCY + LutFifo.latency
 
     def __init__(self, width: int, depth: int, impl: str = "auto"):
-        check_int("width", width, 1)
-        check_int("depth", depth, 1, 16384)
-        self.width, self.depth, self._impl = width, depth, impl
-        super().__init__({
-            "w_en": In(1),
-            "w_data": In(width),
-            "r_stream": Out(stream.Signature(width)),
-        })
+        super().__init__(width, depth, 1, 16384)
+        self._impl = impl
 
     def elaborate(self, platform):
         m = Module()
         depth, q = self.depth, self.QUEUE
         issue = Signal()
-        w_ptr, _ = wrap_counter(m, self.w_en, depth, "w_ptr")
-        r_ptr, _ = wrap_counter(m, issue, depth, "r_ptr")
-        r_data = Signal(self.width)
-        for i, lo in enumerate(range(0, self.width, 9)):
-            hi = min(self.width, lo + 9)
-            m.submodules[f"ram{i}"] = ram = RegisteredRAM(hi - lo, depth, impl=self._impl)
-            m.d.comb += [ram.w_en.eq(self.w_en), ram.w_addr.eq(w_ptr), ram.w_data.eq(self.w_data[lo:hi]),
-                         ram.r_en.eq(1), ram.r_addr.eq(r_ptr), r_data[lo:hi].eq(ram.r_data)]
+        w_ptr = wrap_counter(m, self.w_en, depth, "w_ptr")
+        r_ptr = wrap_counter(m, issue, depth, "r_ptr")
+        m.submodules.ram = ram = RegisteredRAM(self.width, depth, impl=self._impl)
+        m.d.comb += [ram.w_en.eq(self.w_en), ram.w_addr.eq(w_ptr), ram.w_data.eq(self.w_data),
+                     ram.r_en.eq(1), ram.r_addr.eq(r_ptr)]
         m.submodules.queue = queue = LutFifo(self.width, q)
         m.d.comb += [self.r_stream.valid.eq(queue.r_stream.valid),
                      self.r_stream.payload.eq(queue.r_stream.payload),
@@ -130,11 +128,11 @@ class BlockFifo(wiring.Component):
 
         taken = Signal()
         # entries in the RAM not yet read; words read and not yet taken from the queue
-        _, st = updown_counter(m, self.w_en, issue, depth, "stored", {"nz": ("!=", 0)})
-        _, hd = updown_counter(m, issue, taken, q, "held", {"ok": ("<", q)})
+        st = updown_counter(m, self.w_en, issue, depth, "stored", {"nz": ("!=", 0)})
+        hd = updown_counter(m, issue, taken, q, "held", {"ok": ("<", q)})
         m.d.comb += [issue.eq(st["nz"] & hd["ok"]),
                      taken.eq(queue.r_stream.valid & queue.r_stream.ready)]
         # the word read lands RAM_READ_LATENCY cycles after its issue
         landed = delay(m, issue, RAM_READ_LATENCY, "landed")
-        m.d.comb += [queue.w_en.eq(landed), queue.w_data.eq(r_data)]
+        m.d.comb += [queue.w_en.eq(landed), queue.w_data.eq(ram.r_data)]
         return m

@@ -25,8 +25,8 @@ the lane finishes a tile and otherwise takes lane ``p + 1``'s value, so a tile's
 leave lane 0 in row order, one per cycle, with one empty slot per group boundary (groups
 finish one cycle apart). No drain signal reaches all lanes (no read-index fan-out, no
 P-input multiplexer); the chain never stops, so a tile's final column issues only when the
-output FIFO (``P + 4`` entries of LUT RAM with a registered output,
-:class:`~attnkit.hdl.fifo.LutFifo`) has room for the whole tile and the previous tile has
+output FIFO (``P + 4`` entries in block RAM with a short LUT-RAM output queue,
+:class:`~attnkit.hdl.fifo.BlockFifo`) has room for the whole tile and the previous tile has
 left the chain. Data-path registers have no reset (only control and valid bits do), so the
 reset net reaches a few hundred flip-flops instead of every register of the array.
 

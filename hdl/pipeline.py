@@ -42,13 +42,13 @@ def wrap_counter(m, en, modulus: int, name: str):
     """A counter ``0, 1, ..., modulus - 1, 0, ...`` that steps when ``en`` is high, and a
     registered flag "at ``modulus - 1``" kept beside it, so no comparator sits between the
     counter and its next value (the wrap is a 2:1 choice by a register bit).
-    Returns ``(count, at_last)``."""
+    Returns ``count``."""
     count = Signal(range(max(modulus, 2)), name=name)
     at_last = Signal(name=f"{name}_at_last", init=int(modulus == 1))
     with m.If(en):
         m.d.sync += [count.eq(Mux(at_last, 0, count + 1)),
                      at_last.eq(Mux(at_last, modulus == 1, count == modulus - 2))]
-    return count, at_last
+    return count
 
 
 def updown_counter(m, inc, dec, maximum: int, name: str, flags: dict):
@@ -58,7 +58,7 @@ def updown_counter(m, inc, dec, maximum: int, name: str, flags: dict):
     A flag's next value is the same compare of ``count`` against ``c - 1`` (rising) or
     ``c + 1`` (falling): a compare of the register alone, so ``inc``/``dec`` (late handshake
     signals, usually) only choose between precomputed values.
-    Returns ``(count, {name: flag})``."""
+    Returns ``{name: flag}``."""
     ops = {"<": lambda a, b: a < b, "!=": lambda a, b: a != b, "==": lambda a, b: a == b}
     count = Signal(range(maximum + 1), name=name)
     regs = {f: Signal(name=f"{name}_{f}", init=int(ops[op](0, c))) for f, (op, c) in flags.items()}
@@ -68,4 +68,4 @@ def updown_counter(m, inc, dec, maximum: int, name: str, flags: dict):
         with m.If(cond):
             m.d.sync += [count.eq(count + step),
                          *(regs[f].eq(ops[op](count, c - step)) for f, (op, c) in flags.items())]
-    return count, regs
+    return regs

