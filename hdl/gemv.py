@@ -27,8 +27,10 @@ finish one cycle apart). No drain signal reaches all lanes (no read-index fan-ou
 P-input multiplexer); the chain never stops, so a tile's final column issues only when the
 output FIFO (``P + 4`` entries in block RAM with a short LUT-RAM output queue,
 :class:`~attnkit.hdl.fifo.BlockFifo`) has room for the whole tile and the previous tile has
-left the chain. Data-path registers have no reset (only control and valid bits do), so the
-reset net reaches a few hundred flip-flops instead of every register of the array.
+left the chain. No register of the lanes or of the result chain has a reset (data, control
+and valid bits alike): the reset net reaches only the control plane, and a reset starts a
+flush of :attr:`GemvArray.flush_cycles` cycles in which no job starts and nothing leaving
+the chain counts (see ``_reset_flush``).
 
 Formats
 -------
@@ -49,7 +51,9 @@ Interface and timing
 * ``m`` (rows, 1..65535) and ``n`` (columns, 1..``max_n``) are sampled when a job starts, which
   is the cycle after the array is idle and ``x_stream.valid`` is seen; the job's first issue
   slot follows :attr:`GemvArray.start_cycles` (2) cycles after that sample. ``m = 0`` or
-  ``n = 0`` are not supported.
+  ``n = 0`` are not supported. After a reset no job starts for
+  :attr:`GemvArray.flush_cycles` cycles (``busy`` is high meanwhile); at power-up, with no
+  reset, a job may start at once.
 * A job consumes ``N`` beats of ``x_stream`` and ``ceil(M/P) * N`` beats of ``w_stream``
   (beat ``t*N + n`` holds ``W[t*P + p, n]`` in lane ``p``, see
   :func:`attnkit.golden.gemv.weight_beats`) and produces ``M`` beats of ``y_stream`` in row
@@ -67,7 +71,7 @@ Interface and timing
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, ResetSignal, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
@@ -201,6 +205,28 @@ class GemvArray(wiring.Component):
     def _fifo_depth(self) -> int:
         return self.lanes + 4
 
+    @property
+    def flush_cycles(self) -> int:
+        """Cycles after a reset during which the array takes no job (:meth:`_reset_flush`)."""
+        return self._capture_delay + self.drain_cycles
+
+    def _reset_flush(self, m):
+        """The lane pipeline (control bits, ``done``, the result chain's valid bits) has no
+        reset, so the reset net reaches only the control plane (at 156 lanes the net to
+        about a thousand lane flip-flops was the critical path). A reset instead starts a
+        flush: for :attr:`flush_cycles` cycles, longer than any bit takes to leave the
+        chain, no job starts and nothing leaving the chain counts as a result. The counter
+        samples the reset as data and has no reset itself, so at power-up (registers at
+        their initial values, the lane pipeline empty) there is no flush.
+        Returns the registered ``flushing`` flag."""
+        n = self.flush_cycles
+        count = Signal(range(n + 1), name="flush_count", reset_less=True)
+        flushing = Signal(name="flushing", reset_less=True)
+        rst = ResetSignal("sync")
+        m.d.sync += [count.eq(Mux(rst, n, Mux(count == 0, 0, count - 1))),
+                     flushing.eq(rst | (count > 1))]
+        return flushing
+
     # -- gateware -------------------------------------------------------------------------------
     def elaborate(self, platform):
         m = Module()
@@ -247,7 +273,8 @@ class GemvArray(wiring.Component):
         # Job start, two cycles: the first samples the ports (``m``, ``n``, requant), the
         # second derives the flags from those registers, so no port feeds a comparator.
         starting = Signal()
-        with m.If(~active & ~starting & self.x_stream.valid):
+        flushing = self._reset_flush(m)
+        with m.If(~active & ~starting & ~flushing & self.x_stream.valid):
             m.d.sync += [starting.eq(1), m_r.eq(self.m), n_last.eq(self.n - 1),
                          row_base2.eq(2 * P)]
             if self.requant:
@@ -300,7 +327,7 @@ class GemvArray(wiring.Component):
         for g in range(self.n_groups):
             lo, hi = g * G, min(P, (g + 1) * G)
             gx = Signal(signed(8), name=f"g{g}_x", reset_less=True)
-            gctl = Signal(3, name=f"g{g}_ctl")
+            gctl = Signal(3, name=f"g{g}_ctl", reset_less=True)
             m.d.sync += [gx.eq(prev_x), gctl.eq(prev_ctl)]
             prev_x, prev_ctl = gx, gctl
             # weights of this group, delayed g + 2 cycles after the issue register
@@ -312,10 +339,10 @@ class GemvArray(wiring.Component):
                 w_lanes = nxt
             # control at the accumulate stage: DSP latency + product registers; the last stage
             # is one register per lane so no control net fans out to a whole group's accumulators
-            ctl = delay(m, gctl, MULT18_LATENCY + _PROD_STAGES - 1, f"g{g}_ctl_d")
+            ctl = delay(m, gctl, MULT18_LATENCY + _PROD_STAGES - 1, f"g{g}_ctl_d", reset_less=True)
             for prods in self._products(m, g, gx, w_lanes):
                 for p_idx, prod in prods:
-                    lane_ctl = distinct_register(m, ctl, f"ctl{p_idx}", impl)
+                    lane_ctl = distinct_register(m, ctl, f"ctl{p_idx}", impl, reset_less=True)
                     a_valid, a_first, a_last = lane_ctl[0], lane_ctl[1], lane_ctl[2]
                     acc = Signal(signed(self.acc_width), name=f"acc{p_idx}", reset_less=True)
                     prod_r = Signal.like(prod, name=f"prod{p_idx}_r", reset_less=True)
@@ -324,7 +351,7 @@ class GemvArray(wiring.Component):
                     # chain, so the sum goes straight into the accumulator register
                     acc_next = gated_add(m, acc, a_first, prod_r, self.acc_width, impl,
                                          f"acc{p_idx}_sum").as_signed()
-                    done = Signal(name=f"done{p_idx}")   # acc holds the row's final sum
+                    done = Signal(name=f"done{p_idx}", reset_less=True)   # acc holds the row's final sum
                     m.d.sync += done.eq(a_valid & a_last)
                     with m.If(a_valid):
                         m.d.sync += acc.eq(acc_next)
@@ -337,7 +364,7 @@ class GemvArray(wiring.Component):
         # - 1. A following tile's final column may issue drain_cycles cycles after this one:
         # its lane 0 captures just after the chain has emptied (``pending`` holds it back).
         chain = [Signal(signed(self.acc_width), name=f"res{p}", reset_less=True) for p in range(P)]
-        chain_v = [Signal(name=f"res_valid{p}") for p in range(P)]
+        chain_v = [Signal(name=f"res_valid{p}", reset_less=True) for p in range(P)]
         for p, acc, done in lane_out:
             up, up_v = (chain[p + 1], chain_v[p + 1]) if p + 1 < P else (0, 0)
             m.d.sync += [chain[p].eq(Mux(done, acc, up)), chain_v[p].eq(done | up_v)]
@@ -377,12 +404,14 @@ class GemvArray(wiring.Component):
         t_job_last = t_book[len(d_rows_m1)]
         t_rq = t_book[len(d_rows_m1) + 1:]
         cnt = Signal(range(max(P, 2)))          # results of this tile already out of the chain
-        with m.If(chain_v[0]):
+        out_v = Signal()                        # a real result leaves the chain
+        m.d.comb += out_v.eq(chain_v[0] & ~flushing)
+        with m.If(out_v):
             m.d.sync += cnt.eq(Mux(cnt == P - 1, 0, cnt + 1))
         o_data = Signal(signed(self.acc_width), reset_less=True)
         o_valid, o_last = Signal(), Signal()
         o_rq = Signal.like(d_rq)
-        m.d.sync += [o_data.eq(chain[0]), o_valid.eq(chain_v[0] & (cnt <= t_rows_m1)),
+        m.d.sync += [o_data.eq(chain[0]), o_valid.eq(out_v & (cnt <= t_rows_m1)),
                      o_last.eq(t_job_last & (cnt == t_rows_m1)), o_rq.eq(t_rq)]
 
         out_data, out_valid, out_last = self._requant(
@@ -394,7 +423,7 @@ class GemvArray(wiring.Component):
             self.y_stream.payload.eq(fifo.r_stream.payload),
             fifo.r_stream.ready.eq(self.y_stream.ready),
             # (``pending`` spans the two cycles before a reservation reaches ``room``)
-            self.busy.eq(active | starting | pending | (room != room_init)),
+            self.busy.eq(active | starting | pending | flushing | (room != room_init)),
         ]
         return m
 

@@ -16,22 +16,26 @@ def delay(m, value, cycles: int, name: str, *, reset_less: bool = False):
     return value
 
 
-def distinct_register(m, value, name: str, impl: str):
-    """A register of ``value`` (sync domain, reset to 0) that synthesis keeps distinct.
+def distinct_register(m, value, name: str, impl: str, *, reset_less: bool = False):
+    """A register of ``value`` (sync domain, init 0) that synthesis keeps distinct.
 
     Yosys merges flip-flops with identical inputs (``opt_merge``), so N copies of a control
     register made to give each lane its own driver become one register driving all N
     lanes. With ``impl == "primitive"`` (ECP5) every bit is an ``FD1S3IX`` instance
-    (Lattice's D flip-flop with synchronous clear, mapped onto TRELLIS_FF), which Yosys does
-    not merge; with ``"behavioural"`` it is a plain register (simulation).
+    (Lattice's D flip-flop with synchronous clear, mapped onto TRELLIS_FF; ``FD1S3AX``, the
+    same without the clear, when ``reset_less``), which Yosys does not merge; with
+    ``"behavioural"`` it is a plain register (simulation).
     """
-    out = Signal(value.shape(), name=name)
+    out = Signal(value.shape(), name=name, reset_less=reset_less)
     if impl == "primitive":
         bits = Signal(len(out), name=f"{name}_q")
         for i in range(len(out)):
-            m.submodules[f"{name}_ff{i}"] = Instance(
-                "FD1S3IX", p_GSR="DISABLED", i_CK=ClockSignal("sync"), i_CD=ResetSignal("sync"),
-                i_D=Value.cast(value)[i], o_Q=bits[i])
+            ports = dict(p_GSR="DISABLED", i_CK=ClockSignal("sync"), i_D=Value.cast(value)[i],
+                         o_Q=bits[i])
+            if reset_less:
+                m.submodules[f"{name}_ff{i}"] = Instance("FD1S3AX", **ports)
+            else:
+                m.submodules[f"{name}_ff{i}"] = Instance("FD1S3IX", i_CD=ResetSignal("sync"), **ports)
         m.d.comb += out.eq(bits)
     else:
         m.d.sync += out.eq(value)

@@ -3,12 +3,14 @@
 
 import numpy as np
 import pytest
+from amaranth.hdl import ClockDomain, Elaboratable, Module
+from amaranth.sim import Simulator
 
-from attnkit.golden.gemv import gemv, min_acc_width
+from attnkit.golden.gemv import gemv, min_acc_width, weight_beats
 from attnkit.golden.quant import requant_params
 from attnkit.hdl.gemv import GemvArray
 from attnkit.sim.gemv_driver import GemvJob, simulate_gemv
-from attnkit.sim.streams import STALL_CASES, Stalls
+from attnkit.sim.streams import STALL_CASES, Stalls, stream_put
 
 SEEDS = range(10)
 
@@ -140,3 +142,103 @@ def test_bad_parameters(kwargs, exc, msg):
 def test_dsp_count():
     assert GemvArray(lanes=156).dsp_count == 156
     assert GemvArray(lanes=156, weight_bits=4).dsp_count == 78
+
+
+class _Resettable(Elaboratable):
+    """``dut`` in a ``sync`` domain whose reset the testbench drives."""
+
+    def __init__(self, dut):
+        self.dut, self.cd = dut, ClockDomain("sync")
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.sync = self.cd
+        m.submodules.dut = self.dut
+        return m
+
+
+def run_reset_mid_job(dut, rng):
+    """Job A runs until tile 0's results and part of tile 1 are in the lanes, then a
+    one-cycle reset, then job B. Returns (B's expected outputs, (cycle, data, last) of every
+    y beat after the reset, cycle of the reset, cycle of B's first accepted x beat,
+    ``busy`` per cycle)."""
+    P = dut.lanes
+    A, B = random_job(rng, 2 * P, 12, 8), random_job(rng, P + 3, 9, 8)
+    top = _Resettable(dut)
+    st = {"cyc": 0, "reset_at": None, "b_first_x": None, "busy": {}, "ys": []}
+    a_beats = weight_beats(A.W, P)[:A.W.shape[1] + 3]   # tile 0 and 3 columns of tile 1
+
+    async def tb_count(ctx):
+        while True:
+            _, _, busy = await ctx.tick().sample(dut.busy)
+            st["cyc"] += 1
+            st["busy"][st["cyc"]] = busy
+
+    async def tb_y(ctx):
+        ctx.set(dut.y_stream.ready, 1)
+        while True:
+            _, _, v, pl = await ctx.tick().sample(dut.y_stream.valid, dut.y_stream.payload)
+            if v and st["reset_at"] is not None and st["cyc"] >= st["reset_at"]:
+                st["ys"].append((st["cyc"], pl["data"], pl["last"]))
+
+    async def tb_x(ctx):
+        for job in (A, B):
+            if job is B:
+                while st["reset_at"] is None or st["cyc"] <= st["reset_at"]:
+                    await ctx.tick()
+            ctx.set(dut.m, job.W.shape[0])
+            ctx.set(dut.n, job.W.shape[1])
+            for v in job.x:
+                await stream_put(ctx, dut.x_stream, int(v))
+                if job is B and st["b_first_x"] is None:
+                    st["b_first_x"] = st["cyc"]
+
+    async def tb_w(ctx):
+        for beat in a_beats:
+            await stream_put(ctx, dut.w_stream, [int(v) for v in beat])
+        await ctx.tick().repeat(2)            # lanes busy with tile 0's last columns
+        ctx.set(top.cd.rst, 1)
+        await ctx.tick()
+        ctx.set(top.cd.rst, 0)
+        st["reset_at"] = st["cyc"]
+        for beat in weight_beats(B.W, P):
+            await stream_put(ctx, dut.w_stream, [int(v) for v in beat])
+        while sum(1 for _ in st["ys"]) < B.W.shape[0]:
+            await ctx.tick()
+        await ctx.tick().repeat(dut.flush_cycles + dut.latency)   # nothing else may follow
+
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_process(tb_count)
+    sim.add_process(tb_y)
+    sim.add_testbench(tb_x, background=True)
+    sim.add_testbench(tb_w)
+    sim.run()
+    exp = gemv(B.W, B.x, weight_bits=8, acc_width=dut.acc_width)
+    return exp, st
+
+
+def test_reset_mid_job_flushes_the_lanes():
+    """The lanes and the result chain have no reset: a reset while a job's results are in
+    flight must still leave no trace. After a one-cycle reset the array is busy and takes no
+    job for exactly flush_cycles cycles, then job B's outputs are exact and nothing else
+    leaves y_stream."""
+    dut = GemvArray(lanes=8, max_n=16, group=4)
+    exp, st = run_reset_mid_job(dut, np.random.default_rng(7))
+    ys = st["ys"]
+    assert [d for _, d, _ in ys] == list(exp)
+    assert [last for _, _, last in ys] == [0] * (len(exp) - 1) + [1]
+    # x of job B is offered from the cycle after the reset; it is taken once the flush is
+    # over, the job has started (start_cycles) and its first issue slot comes
+    assert st["b_first_x"] - st["reset_at"] == dut.flush_cycles + dut.start_cycles + 1
+    r = st["reset_at"]
+    assert all(st["busy"][c] for c in range(r + 1, r + dut.flush_cycles + 1))
+
+
+def test_reset_without_full_flush_leaks(monkeypatch):
+    """Negative control: with a flush shorter than the result chain, results of the job
+    interrupted by the reset leave y_stream as if they were job B's."""
+    monkeypatch.setattr(GemvArray, "flush_cycles", property(lambda self: 2))
+    dut = GemvArray(lanes=8, max_n=16, group=4)
+    exp, st = run_reset_mid_job(dut, np.random.default_rng(7))
+    assert [d for _, d, _ in st["ys"]] != list(exp)
