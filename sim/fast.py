@@ -48,8 +48,11 @@ FAST_BUILD_ROOT = REPO_ROOT / "build" / "fast"
 #: Verilator options of every fast-path build (part of the cache key).
 VERILATOR_FLAGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
                    "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", "top"]
-#: C++ compiler optimisation for the model and the driver (part of the cache key).
-CXX_OPT = "-O2"
+#: C++ compiler optimisation for the model and the driver (part of the cache key). The
+#: binary is built and run on the same machine (``build/fast/``), so ``-march=native`` is
+#: safe; on this 2-core Xeon it ran the 64-lane q_proj GEMV about 20 % faster than ``-O2``
+#: (0.97-1.47 M vs 0.79-1.31 M cycles per CPU second, four alternating runs each).
+CXX_OPT = "-O3 -march=native"
 
 
 class FastSimError(RuntimeError):

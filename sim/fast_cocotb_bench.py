@@ -7,7 +7,7 @@ Run by :func:`attnkit.sim.fast_bench.cocotb_speed` through
 draws it). The streams are driven with the shared
 :class:`~attnkit.sim.cocotb_streams.StreamSource`/``StreamSink`` helpers, no stalls; the
 output is checked against :func:`attnkit.golden.gemv.gemv`. The wall time of the job (after
-reset, from the first beat offered to the last output accepted), the processor time of the
+reset and the array's post-reset flush, from the first beat offered to the last output accepted), the processor time of the
 simulator process over the same span (Verilator model and Python together) and the cycles
 it took are written as JSON to the file named by ``$ATTNKIT_BENCH_OUT``.
 """
@@ -35,6 +35,8 @@ async def gemv_timed_job(dut):
     W, x = job.W, job.x
     start_clock(dut)
     await reset(dut)
+    while int(dut.busy.value):           # the array's post-reset flush (GemvArray.flush_cycles)
+        await RisingEdge(dut.clk)
     xs = StreamSource(dut, "x_stream", layout=signed(8))
     ws = StreamSource(dut, "w_stream", layout=data.ArrayLayout(signed(wb), lanes))
     ys = StreamSink(dut, "y_stream", layout=data.StructLayout({"data": signed(prm.get("acc_width", 32)), "last": unsigned(1)}))
