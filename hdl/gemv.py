@@ -96,6 +96,10 @@ _INT4_SPLIT = 12          # bit position of the high int4 product inside the pac
 # the DSP column to the accumulator in two hops (at 156 DSPs the single hop was the
 # critical path: 2.8 ns of routing).
 _PROD_STAGES = 2
+# Registers between a group's activation register and each DSP's input: one copy per DSP, so
+# the placer can put it beside its DSP (at 156 DSPs a group's activation register drove DSPs
+# spread over the device: 3.9 ns of routing into one B input was the critical path at -8).
+_X_COPY_STAGES = 1
 
 
 class GemvArray(wiring.Component):
@@ -181,7 +185,7 @@ class GemvArray(wiring.Component):
         Lane ``p`` (group ``p // group``) captures ``p // group`` cycles later, and its
         result reaches lane 0 of the shift chain ``p`` cycles after that.
         """
-        return 3 + MULT18_LATENCY + _PROD_STAGES + 2
+        return 3 + _X_COPY_STAGES + MULT18_LATENCY + _PROD_STAGES + 2
 
     @property
     def _out_latency(self) -> int:
@@ -256,8 +260,11 @@ class GemvArray(wiring.Component):
         row_base2 = Signal(18)        # row_base + 2P, kept alongside row_base
         m.d.sync += next_last_tile.eq(row_base2 >= m_r)
         x_ok = ~tile0 | self.x_stream.valid
-        credit_ok = Signal(init=1)    # the output FIFO has room for a whole tile
-        m.d.comb += issue.eq(active & self.w_stream.valid & x_ok & ~(last_col & (pending | ~credit_ok)))
+        # ``pending | ~credit_ok`` (credit_ok: the output FIFO has room for a whole tile) as
+        # one register computed from both next values, so the issue decision, which fans out
+        # to every counter's enable, is one term shorter
+        final_wait = Signal()
+        m.d.comb += issue.eq(active & self.w_stream.valid & x_ok & ~(last_col & final_wait))
         m.d.comb += [
             self.w_stream.ready.eq(issue),
             self.x_stream.ready.eq(issue & tile0),
@@ -330,17 +337,19 @@ class GemvArray(wiring.Component):
             gctl = Signal(3, name=f"g{g}_ctl", reset_less=True)
             m.d.sync += [gx.eq(prev_x), gctl.eq(prev_ctl)]
             prev_x, prev_ctl = gx, gctl
-            # weights of this group, delayed g + 2 cycles after the issue register
+            # weights of this group, delayed g + 2 (+ the activation copy) cycles after the
+            # issue register
             w_lanes = [b_w[p] for p in range(lo, hi)]
-            for d in range(g + 2):
+            for d in range(g + 2 + _X_COPY_STAGES):
                 nxt = [Signal(signed(wb), name=f"g{g}_w{p}_d{d}", reset_less=True)
                        for p in range(lo, hi)]
                 m.d.sync += [n_.eq(w_) for n_, w_ in zip(nxt, w_lanes)]
                 w_lanes = nxt
             # control at the accumulate stage: DSP latency + product registers; the last stage
             # is one register per lane so no control net fans out to a whole group's accumulators
-            ctl = delay(m, gctl, MULT18_LATENCY + _PROD_STAGES - 1, f"g{g}_ctl_d", reset_less=True)
-            for prods in self._products(m, g, gx, w_lanes):
+            ctl = delay(m, gctl, _X_COPY_STAGES + MULT18_LATENCY + _PROD_STAGES - 1, f"g{g}_ctl_d",
+                        reset_less=True)
+            for prods in self._products(m, g, gx, w_lanes, impl):
                 for p_idx, prod in prods:
                     lane_ctl = distinct_register(m, ctl, f"ctl{p_idx}", impl, reset_less=True)
                     a_valid, a_first, a_last = lane_ctl[0], lane_ctl[1], lane_ctl[2]
@@ -381,8 +390,8 @@ class GemvArray(wiring.Component):
         # ``room``: FIFO slots neither filled nor reserved, minus P, so "room for a tile" is
         # its sign bit and each update is one adder. A tile reserves its rows two cycles
         # after its final column issues (``reserve``, then ``rsv_rows``), and ``credit_ok``
-        # follows one cycle later; ``pending`` blocks the next final column for at least
-        # that long (``hold >= 2``), so ``credit_ok`` is never stale when it matters.
+        # (inside ``final_wait``) follows one cycle later; ``pending`` blocks the next final
+        # column for at least that long (``hold >= 2``), so it is never stale when it matters.
         depth = self._fifo_depth
         m.submodules.fifo = fifo = BlockFifo(self.out_width + 1, depth, impl)
         room_init = depth - P
@@ -394,7 +403,10 @@ class GemvArray(wiring.Component):
         m.d.comb += [freed.eq(fifo.r_stream.valid & self.y_stream.ready),
                      room_next.eq(room - rsv_rows + freed)]
         m.d.sync += [reserve.eq(set_pending), rsv_rows.eq(Mux(reserve, d_rows_m1 + 1, 0)),
-                     room.eq(room_next), credit_ok.eq(room_next >= 0)]
+                     room.eq(room_next)]
+        pending_next = Signal()
+        m.d.comb += pending_next.eq(set_pending | (pending & (chain_wait != 0)))
+        m.d.sync += final_wait.eq(pending_next | (room_next < 0))
 
         # The tile's bookkeeping, delayed to the cycles its results leave the chain: lane 0's
         # result is in res0 capture_delay cycles after the final issue (d_* change one cycle
@@ -428,14 +440,23 @@ class GemvArray(wiring.Component):
         return m
 
     # -- pieces ---------------------------------------------------------------------------------
-    def _products(self, m, g, gx, w_lanes):
-        """Yield ``[(lane, product)]`` per DSP of group ``g``; products are registered (split stage)."""
+    def _products(self, m, g, gx, w_lanes, impl):
+        """Yield ``[(lane, product)]`` per DSP of group ``g``; products are registered (split
+        stage). Each DSP takes the activation from its own copy of ``gx``
+        (``_X_COPY_STAGES``)."""
         lo = g * self.group
+
+        def x_copy(name):
+            x = gx
+            for s in range(_X_COPY_STAGES):
+                x = distinct_register(m, x, f"{name}_x{s}", impl, reset_less=True).as_signed()
+            return x
+
         if self.weight_bits == 8:
             for i, w in enumerate(w_lanes):
                 mul = Mult18(self.dsp)
                 m.submodules[f"mul{lo + i}"] = mul
-                m.d.comb += [mul.a.eq(w), mul.b.eq(gx)]
+                m.d.comb += [mul.a.eq(w), mul.b.eq(x_copy(f"mul{lo + i}"))]
                 prod = Signal(signed(16), name=f"prod{lo + i}", reset_less=True)
                 m.d.sync += prod.eq(mul.p)
                 yield [(lo + i, prod)]
@@ -444,7 +465,8 @@ class GemvArray(wiring.Component):
                 w_lo, w_hi = w_lanes[i], w_lanes[i + 1]
                 mul = Mult18(self.dsp)
                 m.submodules[f"mul{lo + i}_{lo + i + 1}"] = mul
-                m.d.comb += [mul.a.eq((w_hi << _INT4_SPLIT) + w_lo), mul.b.eq(gx)]
+                m.d.comb += [mul.a.eq((w_hi << _INT4_SPLIT) + w_lo),
+                             mul.b.eq(x_copy(f"mul{lo + i}_{lo + i + 1}"))]
                 p_lo = Signal(signed(_INT4_SPLIT), name=f"prod{lo + i}", reset_less=True)
                 p_hi = Signal(signed(_INT4_SPLIT), name=f"prod{lo + i + 1}", reset_less=True)
                 m.d.sync += [
