@@ -96,10 +96,6 @@ _INT4_SPLIT = 12          # bit position of the high int4 product inside the pac
 # the DSP column to the accumulator in two hops (at 156 DSPs the single hop was the
 # critical path: 2.8 ns of routing).
 _PROD_STAGES = 2
-# Registers between a group's activation register and each DSP's input: one copy per DSP, so
-# the placer can put it beside its DSP (at 156 DSPs a group's activation register drove DSPs
-# spread over the device: 3.9 ns of routing into one B input was the critical path at -8).
-_X_COPY_STAGES = 1
 
 
 class GemvArray(wiring.Component):
@@ -185,7 +181,7 @@ class GemvArray(wiring.Component):
         Lane ``p`` (group ``p // group``) captures ``p // group`` cycles later, and its
         result reaches lane 0 of the shift chain ``p`` cycles after that.
         """
-        return 3 + _X_COPY_STAGES + MULT18_LATENCY + _PROD_STAGES + 2
+        return 3 + MULT18_LATENCY + _PROD_STAGES + 2
 
     @property
     def _out_latency(self) -> int:
@@ -337,19 +333,17 @@ class GemvArray(wiring.Component):
             gctl = Signal(3, name=f"g{g}_ctl", reset_less=True)
             m.d.sync += [gx.eq(prev_x), gctl.eq(prev_ctl)]
             prev_x, prev_ctl = gx, gctl
-            # weights of this group, delayed g + 2 (+ the activation copy) cycles after the
-            # issue register
+            # weights of this group, delayed g + 2 cycles after the issue register
             w_lanes = [b_w[p] for p in range(lo, hi)]
-            for d in range(g + 2 + _X_COPY_STAGES):
+            for d in range(g + 2):
                 nxt = [Signal(signed(wb), name=f"g{g}_w{p}_d{d}", reset_less=True)
                        for p in range(lo, hi)]
                 m.d.sync += [n_.eq(w_) for n_, w_ in zip(nxt, w_lanes)]
                 w_lanes = nxt
             # control at the accumulate stage: DSP latency + product registers; the last stage
             # is one register per lane so no control net fans out to a whole group's accumulators
-            ctl = delay(m, gctl, _X_COPY_STAGES + MULT18_LATENCY + _PROD_STAGES - 1, f"g{g}_ctl_d",
-                        reset_less=True)
-            for prods in self._products(m, g, gx, w_lanes, impl):
+            ctl = delay(m, gctl, MULT18_LATENCY + _PROD_STAGES - 1, f"g{g}_ctl_d", reset_less=True)
+            for prods in self._products(m, g, gx, w_lanes):
                 for p_idx, prod in prods:
                     lane_ctl = distinct_register(m, ctl, f"ctl{p_idx}", impl, reset_less=True)
                     a_valid, a_first, a_last = lane_ctl[0], lane_ctl[1], lane_ctl[2]
@@ -440,23 +434,14 @@ class GemvArray(wiring.Component):
         return m
 
     # -- pieces ---------------------------------------------------------------------------------
-    def _products(self, m, g, gx, w_lanes, impl):
-        """Yield ``[(lane, product)]`` per DSP of group ``g``; products are registered (split
-        stage). Each DSP takes the activation from its own copy of ``gx``
-        (``_X_COPY_STAGES``)."""
+    def _products(self, m, g, gx, w_lanes):
+        """Yield ``[(lane, product)]`` per DSP of group ``g``; products are registered (split stage)."""
         lo = g * self.group
-
-        def x_copy(name):
-            x = gx
-            for s in range(_X_COPY_STAGES):
-                x = distinct_register(m, x, f"{name}_x{s}", impl, reset_less=True).as_signed()
-            return x
-
         if self.weight_bits == 8:
             for i, w in enumerate(w_lanes):
                 mul = Mult18(self.dsp)
                 m.submodules[f"mul{lo + i}"] = mul
-                m.d.comb += [mul.a.eq(w), mul.b.eq(x_copy(f"mul{lo + i}"))]
+                m.d.comb += [mul.a.eq(w), mul.b.eq(gx)]
                 prod = Signal(signed(16), name=f"prod{lo + i}", reset_less=True)
                 m.d.sync += prod.eq(mul.p)
                 yield [(lo + i, prod)]
@@ -465,8 +450,7 @@ class GemvArray(wiring.Component):
                 w_lo, w_hi = w_lanes[i], w_lanes[i + 1]
                 mul = Mult18(self.dsp)
                 m.submodules[f"mul{lo + i}_{lo + i + 1}"] = mul
-                m.d.comb += [mul.a.eq((w_hi << _INT4_SPLIT) + w_lo),
-                             mul.b.eq(x_copy(f"mul{lo + i}_{lo + i + 1}"))]
+                m.d.comb += [mul.a.eq((w_hi << _INT4_SPLIT) + w_lo), mul.b.eq(gx)]
                 p_lo = Signal(signed(_INT4_SPLIT), name=f"prod{lo + i}", reset_less=True)
                 p_hi = Signal(signed(_INT4_SPLIT), name=f"prod{lo + i + 1}", reset_less=True)
                 m.d.sync += [
