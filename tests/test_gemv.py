@@ -10,7 +10,7 @@ from attnkit.golden.gemv import gemv, min_acc_width, weight_beats
 from attnkit.golden.quant import requant_params
 from attnkit.hdl.gemv import GemvArray
 from attnkit.sim.gemv_driver import GemvJob, simulate_gemv
-from attnkit.sim.streams import STALL_CASES, Stalls, stream_put
+from attnkit.sim.streams import STALL_CASES, Stalls, run_simulation, stream_get, stream_put
 
 SEEDS = range(10)
 
@@ -242,3 +242,30 @@ def test_reset_without_full_flush_leaks(monkeypatch):
     dut = GemvArray(lanes=8, max_n=16, group=4)
     exp, st = run_reset_mid_job(dut, np.random.default_rng(7))
     assert [d for _, d, _ in st["ys"]] != list(exp)
+
+
+@pytest.mark.parametrize("weight_bits", [8, 4])
+def test_output_held_off_blocks_final_columns(weight_bits):
+    """y_stream not ready for a long time: the array must stop before a tile's final column
+    when the output FIFO (lanes + 4 entries) has no room for the whole tile, so nothing is
+    lost or overwritten; the outputs are exact once the consumer starts."""
+    dut = GemvArray(lanes=8, weight_bits=weight_bits, max_n=8, group=4)
+    job = random_job(np.random.default_rng(3), 5 * 8, 3, weight_bits)
+    got = {}
+
+    async def tb_x(ctx):
+        ctx.set(dut.m, job.W.shape[0])
+        ctx.set(dut.n, job.W.shape[1])
+        for v in job.x:
+            await stream_put(ctx, dut.x_stream, int(v))
+
+    async def tb_w(ctx):
+        for beat in weight_beats(job.W, dut.lanes):
+            await stream_put(ctx, dut.w_stream, [int(v) for v in beat])
+
+    async def tb_y(ctx):
+        await ctx.tick().repeat(300)          # every tile could have finished meanwhile
+        got["y"] = [(await stream_get(ctx, dut.y_stream))["data"] for _ in range(job.W.shape[0])]
+
+    run_simulation(dut, [tb_x, tb_w, tb_y], deadline_cycles=2000)
+    assert got["y"] == list(gemv(job.W, job.x, weight_bits=weight_bits, acc_width=dut.acc_width))
