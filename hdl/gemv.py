@@ -256,12 +256,11 @@ class GemvArray(wiring.Component):
         row_base2 = Signal(18)        # row_base + 2P, kept alongside row_base
         m.d.sync += next_last_tile.eq(row_base2 >= m_r)
         x_ok = ~tile0 | self.x_stream.valid
-        # ``go`` = active & ~(last_col & (pending | ~credit_ok)) (credit_ok: the output FIFO
-        # has room for a whole tile), one register computed from the next values of all four
-        # (below), so the issue decision, which fans out to every counter's enable, is a
-        # single LUT4 of go, the two valids and tile0
-        go = Signal()
-        m.d.comb += issue.eq(go & self.w_stream.valid & x_ok)
+        # ``pending | ~credit_ok`` (credit_ok: the output FIFO has room for a whole tile) as
+        # one register computed from both next values, so the issue decision, which fans out
+        # to every counter's enable, is one term shorter
+        final_wait = Signal()
+        m.d.comb += issue.eq(active & self.w_stream.valid & x_ok & ~(last_col & final_wait))
         m.d.comb += [
             self.w_stream.ready.eq(issue),
             self.x_stream.ready.eq(issue & tile0),
@@ -284,30 +283,24 @@ class GemvArray(wiring.Component):
             if self.requant:
                 m.d.sync += rq_r.eq(Cat(self.req_mult, self.req_shift))
         with m.If(starting):
-            m.d.sync += [starting.eq(0), col.eq(0),
+            m.d.sync += [starting.eq(0), active.eq(1), col.eq(0),
                          cols_left.eq(n_last), n_is1.eq(n_last == 0),
-                         tile0.eq(1), row_base.eq(0), last_tile.eq(m_r <= P)]
+                         tile0.eq(1), row_base.eq(0),
+                         last_col.eq(n_last == 0), last_tile.eq(m_r <= P)]
             # (``next_last_tile`` needs no start value: ``row_base2`` is 2P from the
             # sampling cycle on, so the free-running compare is right from here)
         with m.If(issue):
             with m.If(last_col):
                 m.d.sync += [col.eq(0), tile0.eq(0), row_base.eq(row_base + P), row_base2.eq(row_base2 + P),
-                             cols_left.eq(n_last), last_tile.eq(next_last_tile)]
+                             cols_left.eq(n_last), last_col.eq(n_is1), last_tile.eq(next_last_tile)]
                 m.d.comb += set_pending.eq(1)
                 # m_r + ~row_base == m_r - row_base - 1
                 m.d.sync += [d_rows_m1.eq(Mux(last_tile, m_r + ~row_base, P - 1)), d_job_last.eq(last_tile),
                              d_rq.eq(rq_r)]
+                with m.If(last_tile):
+                    m.d.sync += active.eq(0)
             with m.Else():
-                m.d.sync += [col.eq(col + 1), cols_left.eq(cols_left - 1)]
-        # the next values of ``active`` and ``last_col`` (both registers take them; ``go``
-        # needs them too)
-        active_next, last_col_next = Signal(), Signal()
-        m.d.comb += [
-            active_next.eq(Mux(starting, 1, active & ~(issue & last_col & last_tile))),
-            last_col_next.eq(Mux(starting, n_last == 0,
-                                 Mux(issue, Mux(last_col, n_is1, cols_left == 1), last_col))),
-        ]
-        m.d.sync += [active.eq(active_next), last_col.eq(last_col_next)]
+                m.d.sync += [col.eq(col + 1), cols_left.eq(cols_left - 1), last_col.eq(cols_left == 1)]
 
         # ---- activation buffer --------------------------------------------------------------
         m.submodules.xmem = xmem = RegisteredRAM(8, self.max_n, impl=self.dsp)
@@ -391,23 +384,27 @@ class GemvArray(wiring.Component):
         # ``room``: FIFO slots neither filled nor reserved, minus P, so "room for a tile" is
         # its sign bit and each update is one adder. A tile reserves its rows two cycles
         # after its final column issues (``reserve``, then ``rsv_rows``), and ``credit_ok``
-        # (inside ``go``) follows one cycle later; ``pending`` blocks the next final
+        # (inside ``final_wait``) follows one cycle later; ``pending`` blocks the next final
         # column for at least that long (``hold >= 2``), so it is never stale when it matters.
         depth = self._fifo_depth
         m.submodules.fifo = fifo = BlockFifo(self.out_width + 1, depth, impl)
+        # A FIFO read (``freed``: the consumer's ``ready`` is a port) enters the count one
+        # cycle late: ``room_lag + freed_r`` is always the exact ``room``, so no port feeds
+        # an adder, and the sign of the exact next value is a choice by ``freed`` between
+        # two compares of registers.
         room_init = depth - P
-        room = Signal(range(-P - 1, depth - P + 1), init=room_init)
-        room_next = Signal.like(room)
+        room_lag = Signal(range(-P - 2, depth - P + 1), init=room_init)
+        freed, freed_r = Signal(), Signal()
+        base = Signal(range(-2 * P - 2, depth - P + 2))   # next room without this cycle's read
         reserve = Signal()
         rsv_rows = Signal(range(P + 1))
-        freed = Signal()
         m.d.comb += [freed.eq(fifo.r_stream.valid & self.y_stream.ready),
-                     room_next.eq(room - rsv_rows + freed)]
+                     base.eq(room_lag - rsv_rows + freed_r)]
         m.d.sync += [reserve.eq(set_pending), rsv_rows.eq(Mux(reserve, d_rows_m1 + 1, 0)),
-                     room.eq(room_next)]
+                     room_lag.eq(base), freed_r.eq(freed)]
         pending_next = Signal()
         m.d.comb += pending_next.eq(set_pending | (pending & (chain_wait != 0)))
-        m.d.sync += go.eq(active_next & ~(last_col_next & (pending_next | (room_next < 0))))
+        m.d.sync += final_wait.eq(pending_next | Mux(freed, base < -1, base < 0))
 
         # The tile's bookkeeping, delayed to the cycles its results leave the chain: lane 0's
         # result is in res0 capture_delay cycles after the final issue (d_* change one cycle
@@ -436,7 +433,8 @@ class GemvArray(wiring.Component):
             self.y_stream.payload.eq(fifo.r_stream.payload),
             fifo.r_stream.ready.eq(self.y_stream.ready),
             # (``pending`` spans the two cycles before a reservation reaches ``room``)
-            self.busy.eq(active | starting | pending | flushing | (room != room_init)),
+            self.busy.eq(active | starting | pending | flushing |
+                         Mux(freed_r, room_lag != room_init - 1, room_lag != room_init)),
         ]
         return m
 
