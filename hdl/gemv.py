@@ -388,23 +388,19 @@ class GemvArray(wiring.Component):
         # column for at least that long (``hold >= 2``), so it is never stale when it matters.
         depth = self._fifo_depth
         m.submodules.fifo = fifo = BlockFifo(self.out_width + 1, depth, impl)
-        # A FIFO read (``freed``: the consumer's ``ready`` is a port) enters the count one
-        # cycle late: ``room_lag + freed_r`` is always the exact ``room``, so no port feeds
-        # an adder, and the sign of the exact next value is a choice by ``freed`` between
-        # two compares of registers.
         room_init = depth - P
-        room_lag = Signal(range(-P - 2, depth - P + 1), init=room_init)
-        freed, freed_r = Signal(), Signal()
-        base = Signal(range(-2 * P - 2, depth - P + 2))   # next room without this cycle's read
+        room = Signal(range(-P - 1, depth - P + 1), init=room_init)
+        room_next = Signal.like(room)
         reserve = Signal()
         rsv_rows = Signal(range(P + 1))
+        freed = Signal()
         m.d.comb += [freed.eq(fifo.r_stream.valid & self.y_stream.ready),
-                     base.eq(room_lag - rsv_rows + freed_r)]
+                     room_next.eq(room - rsv_rows + freed)]
         m.d.sync += [reserve.eq(set_pending), rsv_rows.eq(Mux(reserve, d_rows_m1 + 1, 0)),
-                     room_lag.eq(base), freed_r.eq(freed)]
+                     room.eq(room_next)]
         pending_next = Signal()
         m.d.comb += pending_next.eq(set_pending | (pending & (chain_wait != 0)))
-        m.d.sync += final_wait.eq(pending_next | Mux(freed, base < -1, base < 0))
+        m.d.sync += final_wait.eq(pending_next | (room_next < 0))
 
         # The tile's bookkeeping, delayed to the cycles its results leave the chain: lane 0's
         # result is in res0 capture_delay cycles after the final issue (d_* change one cycle
@@ -433,8 +429,7 @@ class GemvArray(wiring.Component):
             self.y_stream.payload.eq(fifo.r_stream.payload),
             fifo.r_stream.ready.eq(self.y_stream.ready),
             # (``pending`` spans the two cycles before a reservation reaches ``room``)
-            self.busy.eq(active | starting | pending | flushing |
-                         Mux(freed_r, room_lag != room_init - 1, room_lag != room_init)),
+            self.busy.eq(active | starting | pending | flushing | (room != room_init)),
         ]
         return m
 
