@@ -33,6 +33,8 @@ def test_bad_arguments():
         check_stream_rules(SatAdder(8), reset="sometimes")
     with pytest.raises(TypeError, match="component must be a wiring.Component, not 3"):
         check_stream_rules(3)
+    with pytest.raises(ValueError, match="nothing to check"):
+        check_stream_rules(SatAdder(8), bmc=False, cover=False, comb=False)
 
 
 # -- formal tier ----------------------------------------------------------------------------
@@ -85,6 +87,9 @@ def test_never_producing_component_fails_cover():
     assert r.checks["bmc"] == "PASS" and r.checks["cover"] == "FAIL"
     assert "cover_transfer__o_stream" in r.failed_rules
     assert "cover_transfer__i_stream" not in r.failed_rules
+    # the covers alone (bmc=False) find the same, and run no BMC
+    r = check_stream_rules(NeverValid(8), depth=20, bmc=False, comb=False, check=False)
+    assert r.checks == {"cover": "FAIL"} and "cover_transfer__o_stream" in r.failed_rules
 
 
 @pytest.mark.formal

@@ -141,15 +141,19 @@ def markdown(res) -> str:
     if g:
         L += ["**GEMV at Llama-2 7B shapes** (fast path, cycle accurate, output checked bit for bit; "
               "utilisation = M·N/P over the cycles taken; whole-tile bound = M / (ceil(M/P)·P), the "
-              "most any P-lane array can reach when M is not a multiple of P; simulated in = wall "
-              "time of the whole call, compile excluded):", "",
-              "| layer | M x N | weights | lanes (DSPs) | cycles | ideal M·N/P | utilisation | whole-tile bound | simulated in |",
-              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+              "most any P-lane array can reach when M is not a multiple of P; simulation loop = "
+              "the compiled simulation alone, median of the repeated runs, and its simulated cycles "
+              "per second of processor time; whole call = wall time of the call with every run, "
+              "compile excluded):", "",
+              "| layer | M x N | weights | lanes (DSPs) | cycles | ideal M·N/P | utilisation | whole-tile bound "
+              "| simulation loop | cycles/s (CPU) | whole call |",
+              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for r in g:
             bound = r["m"] / (-(-r["m"] // r["lanes"]) * r["lanes"])
             L.append(f"| {r['layer']} | {r['m']} x {r['n']} | int{r['weight_bits']} | {r['lanes']} ({r['dsps']}) | "
                      f"{r['cycles']:,} | {r['ideal_cycles']:,.0f} | {100 * r['utilization']:.2f} % | "
-                     f"{100 * bound:.2f} % | {r['sim_call_s']} s |")
+                     f"{100 * bound:.2f} % | {r['sim_run_s']} s | {r['sim_cycles_per_cpu_s']:,} | "
+                     f"{r['sim_call_s']} s |")
         L.append("")
     sm = res.get("softmax")
     if sm:
