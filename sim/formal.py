@@ -444,20 +444,19 @@ def check_stream_rules(component, *, depth: int = 20, bmc: bool = True, cover: b
         (work / "harness.il").write_text(text)
         (work / "dut.il").write_text(dut_text)
 
-        status, log = _run_sby(work, "bmc", depth, timeout_s) if bmc else ("PASS", None)
         if bmc:
-            result.checks["bmc"] = status
-        result.log = log
-        if status != "PASS":
-            traces = sorted((work / "bmc").glob("engine_*/trace*.vcd"))
-            result.trace = traces[0] if traces else None
-            broken = []
-            if result.trace is not None:
-                finals = _vcd_values(result.trace, ("rule_",))
-                broken = sorted(name for name, (v, _) in finals.items() if v == "0")
-            result.failed_rules += broken
-            messages.append(f"bmc {status}: rules violated {broken or '(see log)'}; "
-                            f"trace {result.trace}; log {log}")
+            status, log = _run_sby(work, "bmc", depth, timeout_s)
+            result.checks["bmc"], result.log = status, log
+            if status != "PASS":
+                traces = sorted((work / "bmc").glob("engine_*/trace*.vcd"))
+                result.trace = traces[0] if traces else None
+                broken = []
+                if result.trace is not None:
+                    finals = _vcd_values(result.trace, ("rule_",))
+                    broken = sorted(name for name, (v, _) in finals.items() if v == "0")
+                result.failed_rules += broken
+                messages.append(f"bmc {status}: rules violated {broken or '(see log)'}; "
+                                f"trace {result.trace}; log {log}")
 
         if comb:
             status, bad = _comb_check(work, ports, timeout_s)

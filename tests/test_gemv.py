@@ -203,7 +203,7 @@ def run_reset_mid_job(dut, rng):
         st["reset_at"] = st["cyc"]
         for beat in weight_beats(B.W, P):
             await stream_put(ctx, dut.w_stream, [int(v) for v in beat])
-        while sum(1 for _ in st["ys"]) < B.W.shape[0]:
+        while len(st["ys"]) < B.W.shape[0]:
             await ctx.tick()
         await ctx.tick().repeat(dut.flush_cycles + dut.latency)   # nothing else may follow
 
