@@ -1,15 +1,59 @@
 """Streaming top-k unit: keep the ``k`` highest scores of a row (SpAtten-style selection).
 
-The row's elements arrive one per cycle on ``i_stream`` in ascending index order; the unit
-keeps a sorted register array of at most ``k`` entries ``(score, index)`` (insertion sort,
-all comparisons in parallel, one element per cycle). When the row's ``last`` element has
-been accepted it drains the kept entries on ``o_stream``: highest score first, and among
-equal scores the lower index first. This is exactly :func:`attnkit.golden.attention.topk_keep`
-(order ``(-score, index)``): because indices arrive in ascending order, a new element is
-placed *after* every kept entry with an equal score, so the earlier (lower) index wins a tie.
+The row's elements arrive one per cycle on ``i_stream`` in ascending index order. When the
+row's ``last`` element has been accepted and has settled, the unit drains the kept entries
+on ``o_stream``: highest score first, and among equal scores the lower index first. This is
+exactly :func:`attnkit.golden.attention.topk_keep` (order ``(-score, index)``).
+
+Systolic insertion queue
+------------------------
+The unit is a chain of ``k_max`` cells. Cell ``i`` holds one entry ``h`` (valid, score,
+index) and has an *incoming* register ``x`` (valid, score, index, ``shift``) for an element
+passing through it. An accepted unmasked element is written to cell 0's incoming register
+(``shift = 0``). Every cycle, each cell with a valid incoming element looks only at its own
+entry (one compare and a multiplexer; no path crosses cells):
+
+* the cell is empty: it stores ``x``; nothing is passed on;
+* ``x.shift = 0`` and ``h.score >= x.score``: it keeps ``h`` and passes ``x`` (``shift = 0``)
+  to cell ``i + 1``'s incoming register;
+* otherwise (``h.score < x.score``, or ``x.shift = 1``): it stores ``x`` and passes ``h``
+  on with ``shift = 1``.
+
+What leaves the last cell is dropped. ``shift = 1`` marks an element that was *displaced*:
+the new element already found its place above it, and every entry below it was behind it in
+the sorted order (ties included), so the rest of the wave is a plain shift down by one cell.
+Comparing scores there instead would swap a displaced entry with an equal-score entry below
+it, i.e. let the higher index win the tie.
+
+Why this is sequential insertion, and why the lower index wins a tie: the element accepted
+in cycle ``c`` starts a *wave* that is at cell ``i`` in cycle ``c + 1 + i``; every wave moves
+one cell per cycle and the waves enter in input order, at most one per cycle, so a wave
+reaches each cell strictly after every earlier wave has left it and strictly before every
+later wave arrives. Each cell therefore sees the waves in input order, and the queue
+evolves exactly as a sorted list into which the elements are inserted one after another.
+While the new element searches its place (``shift = 0``), everything held in the cell it
+reaches entered the unit before it (all elements move one cell per cycle, in input order,
+and indices arrive in ascending order), and on equal scores the held entry stays ahead: the
+new element goes below every entry with ``score >=`` its own, so among equal scores the
+lower index is first. From its place down, every entry moves one cell (``shift = 1``), which
+keeps their order. The cells thus hold the ``k_max`` best elements in ``(-score, index)``
+order (valid cells are always a prefix), and the first ``kk = max(k, 1)`` of them are the
+top ``kk``.
+
+Settle and drain: after ``last`` is accepted the unit stops accepting (``i_stream.ready =
+0``) and waits until no wave is in cells ``0 .. kk-1`` (a wave further down cannot change
+them). A wave started in cycle ``c`` has left cell ``kk - 1`` at cycle ``c + 1 + kk``, so a
+down-counter loaded with ``kk`` when an unmasked element is accepted and decremented every
+cycle tells when: the unit is settled when it reads 0 (a register and a constant compare;
+when the queue is full every wave runs to the end of the chain, so tracking per-cell
+"in flight" bits would not be earlier). It then drains cell 0 and shifts every entry up one
+cell per accepted beat (a wave still below cell ``kk - 1`` only ever touches entries that
+are moved up from there, which are never output: the drain ends after at most ``kk``
+beats); after the last beat every cell (entries and incoming registers) is cleared for the
+next row.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -30,7 +74,7 @@ def topk_out_layout(score_width: int, index_width: int) -> data.StructLayout:
 
 
 class TopK(wiring.Component):
-    """Streaming top-k over rows (see the module docstring).
+    """Streaming top-k over rows (a systolic insertion queue; see the module docstring).
 
     Ports
     -----
@@ -41,10 +85,17 @@ class TopK(wiring.Component):
 
     Timing
     ------
-    Accepts one element per cycle while filling (``i_stream.ready`` is 1 except while a
-    row drains). Draining starts the cycle after ``last`` is accepted and emits
-    ``min(k, #unmasked)`` beats (one beat with ``empty = 1`` if that is 0), one per cycle
-    under no backpressure. A row of ``N`` elements costs ``N + max(1, kept)`` cycles.
+    Accepts one element per cycle while filling (``i_stream.ready`` is 1 from the end of a
+    row's drain until the row's ``last`` element is accepted). With ``kk = max(k, 1)``, the
+    drain starts at the later of the cycle after ``last`` is accepted and ``kk + 1`` cycles
+    after the row's last *unmasked* element was accepted, and emits ``kept = min(kk,
+    #unmasked)`` beats (one beat with ``empty = 1`` if that is 0), one per cycle under no
+    backpressure; the next row's first element can be accepted the cycle after the final
+    beat. With no backpressure (elements offered back to back, ``o_stream.ready = 1``) a
+    row of ``N`` elements costs exactly ``N + settle + max(1, kept)`` cycles, where
+    ``settle = max(0, kk - m)`` and ``m`` is the number of masked elements after the row's
+    last unmasked element (``settle = 0`` for a row with no unmasked element). The
+    critical path is one cell: its score compare and the entry/incoming multiplexers.
 
     Parameters
     ----------
@@ -78,50 +129,72 @@ class TopK(wiring.Component):
         K = self.k_max
         el = data.StructLayout({"score": signed(self.score_width),
                                 "index": unsigned(self.index_width)})
-        ent = [Signal(el, name=f"ent{i}") for i in range(K)]
-        count = Signal(range(K + 1))
-        draining = Signal()
+        # held entries (hv: valid) and incoming registers (xv: valid, xsh: shift)
+        hv = [Signal(name=f"hv{i}") for i in range(K)]
+        h = [Signal(el, name=f"h{i}") for i in range(K)]
+        xv = [Signal(name=f"xv{i}") for i in range(K)]
+        xsh = [Signal(name=f"xsh{i}") for i in range(K)]
+        x = [Signal(el, name=f"x{i}") for i in range(K)]
+
         kk = Signal(range(K + 1))
-        m.d.comb += kk.eq(Mux(self.k == 0, 1, Mux(self.k > K, K, self.k)))
+        m.d.comb += kk.eq(Mux(self.k == 0, 1, self.k))
+
+        fill = Signal(init=1)       # accepting the row's elements
+        settle = Signal()           # last accepted, waves still in cells 0..kk-1
+        drain = Signal()            # o_stream.valid
+        wait = Signal(range(K + 1))  # cycles until no wave is in cells 0..kk-1
+        rem1 = Signal()             # the beat on o_stream is the drain's kk-th
+        rem = Signal(range(K + 1))  # drain beats left (of kk)
 
         inp = self.i_stream.payload
-        m.d.comb += self.i_stream.ready.eq(~draining)
-        accept = self.i_stream.valid & self.i_stream.ready
-
-        valid = [Signal(name=f"valid{i}") for i in range(K)]
-        ge = [Signal(name=f"ge{i}") for i in range(K)]
-        for i in range(K):
-            m.d.comb += [valid[i].eq(count > i), ge[i].eq(valid[i] & (ent[i].score >= inp.score))]
-        any_lt = Signal()
-        m.d.comb += any_lt.eq(Cat(*(valid[i] & ~ge[i] for i in range(K))).any())
-        insert = Signal()
-        m.d.comb += insert.eq(accept & ~inp.mask & ((count < kk) | any_lt))
-        new = Signal(el)
-        m.d.comb += [new.score.eq(inp.score), new.index.eq(inp.index)]
-
         o = self.o_stream
-        with m.If(~draining):
-            with m.If(insert):
-                for i in range(K):
-                    prev_ge = ge[i - 1] if i else 1
-                    with m.If(ge[i]):
-                        pass
-                    with m.Elif(prev_ge):
-                        m.d.sync += ent[i].eq(new)
-                    with m.Else():
-                        m.d.sync += ent[i].eq(ent[i - 1])
-                m.d.sync += count.eq(Mux(count < kk, count + 1, count))
-            with m.If(accept & inp.last):
-                m.d.sync += draining.eq(1)
-        with m.Else():
-            m.d.comb += [o.valid.eq(1), o.payload.score.eq(ent[0].score),
-                         o.payload.index.eq(ent[0].index), o.payload.empty.eq(count == 0),
-                         o.payload.last.eq(count <= 1)]
-            with m.If(o.ready):
-                for i in range(K - 1):
-                    m.d.sync += ent[i].eq(ent[i + 1])
-                with m.If(count <= 1):
-                    m.d.sync += [count.eq(0), draining.eq(0)]
-                with m.Else():
-                    m.d.sync += count.eq(count - 1)
+        m.d.comb += self.i_stream.ready.eq(fill)
+        accept = self.i_stream.valid & fill
+        inject = accept & ~inp.mask
+        pop = drain & o.ready
+        last_beat = Signal()
+        m.d.comb += last_beat.eq(rem1 | (~hv[1] if K > 1 else 1))
+        clear = pop & last_beat
+
+        # ---------------------------------------------------------------- cells
+        m.d.sync += [xv[0].eq(inject), xsh[0].eq(0), x[0].score.eq(inp.score),
+                     x[0].index.eq(inp.index)]
+        take = [Signal(name=f"take{i}") for i in range(K)]
+        for i in range(K):
+            m.d.comb += take[i].eq(xv[i] & (~hv[i] | xsh[i] | (h[i].score < x[i].score)))
+            if i + 1 < K:
+                m.d.sync += [xv[i + 1].eq(xv[i] & hv[i]), xsh[i + 1].eq(take[i]),
+                             x[i + 1].eq(Mux(take[i], h[i], x[i]))]
+            with m.If(pop):
+                if i + 1 < K:
+                    m.d.sync += [hv[i].eq(hv[i + 1]), h[i].eq(h[i + 1])]
+                else:
+                    m.d.sync += hv[i].eq(0)
+            with m.Elif(take[i]):
+                m.d.sync += [hv[i].eq(1), h[i].eq(x[i])]
+        with m.If(clear):
+            m.d.sync += [v.eq(0) for v in hv + xv]
+
+        # ---------------------------------------------------------------- control
+        # ``wait`` reads 0 from cycle c + 1 + kk on when the last unmasked element was
+        # accepted in cycle c: cells 0..kk-1 hold their final entries.
+        with m.If(inject):
+            m.d.sync += wait.eq(kk)
+        with m.Elif(wait != 0):
+            m.d.sync += wait.eq(wait - 1)
+        quiet_next = ~inject & (wait <= 1)          # wait will read 0 next cycle
+
+        with m.If(accept & inp.last):
+            m.d.sync += [fill.eq(0), settle.eq(~quiet_next), drain.eq(quiet_next),
+                         rem.eq(kk), rem1.eq(kk == 1)]
+        with m.If(settle & quiet_next):
+            m.d.sync += [settle.eq(0), drain.eq(1)]
+        with m.If(pop):
+            m.d.sync += [rem.eq(rem - 1), rem1.eq(rem == 2)]
+        with m.If(clear):
+            m.d.sync += [drain.eq(0), fill.eq(1)]
+
+        m.d.comb += [o.valid.eq(drain), o.payload.score.eq(h[0].score),
+                     o.payload.index.eq(h[0].index), o.payload.empty.eq(~hv[0]),
+                     o.payload.last.eq(last_beat)]
         return m
