@@ -140,7 +140,7 @@ def cocotb_speed(cfg: dict, m: int, n: int, seed: int) -> dict:
                      simulator="verilator", parameters=cfg,
                      extra_env={"ATTNKIT_BENCH_JOB": json.dumps({"m": m, "n": n, "seed": seed}),
                                 "ATTNKIT_BENCH_OUT": str(out)},
-                     build_root="build/bench/cocotb", seed=1)
+                     build_root="build/bench/cocotb", seed=1, cxx_opt=None)
     total = time.monotonic() - t0
     r = json.loads(out.read_text())
     return {"cycles": r["cycles"], "run_s": round(r["wall_s"], 4), "cpu_s": round(r["cpu_s"], 4),

