@@ -396,11 +396,18 @@ class GemvArray(wiring.Component):
         freed = Signal()
         m.d.comb += [freed.eq(fifo.r_stream.valid & self.y_stream.ready),
                      room_next.eq(room - rsv_rows + freed)]
+        # ``room_next < 0`` without the adder in front of the sign: ``room < rsv_rows`` when
+        # nothing is read this cycle, ``room < rsv_rows - 1`` when one beat is; both are
+        # compares of registers (``rsv_m1`` = ``rsv_rows - 1`` kept beside it), in parallel,
+        # and the read only selects between them in the last LUT before ``final_wait``
+        rsv_m1 = Signal(range(-1, P))
         m.d.sync += [reserve.eq(set_pending), rsv_rows.eq(Mux(reserve, d_rows_m1 + 1, 0)),
-                     room.eq(room_next)]
+                     rsv_m1.eq(Mux(reserve, d_rows_m1, -1)), room.eq(room_next)]
+        short_idle, short_read = Signal(), Signal()
+        m.d.comb += [short_idle.eq(room < rsv_rows), short_read.eq(room < rsv_m1)]
         pending_next = Signal()
         m.d.comb += pending_next.eq(set_pending | (pending & (chain_wait != 0)))
-        m.d.sync += final_wait.eq(pending_next | (room_next < 0))
+        m.d.sync += final_wait.eq(pending_next | Mux(freed, short_read, short_idle))
 
         # The tile's bookkeeping, delayed to the cycles its results leave the chain: lane 0's
         # result is in res0 capture_delay cycles after the final issue (d_* change one cycle
