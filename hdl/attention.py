@@ -33,11 +33,14 @@ needs no memory read); the softmax gives it probability 0 and the V stage skips 
 that keeps nothing is therefore the softmax's fully masked row: the output is all zeros with
 ``all_masked = 1``.
 
-Skipped keys cost no cycles and no reads: the address generator jumps from one kept
-interval to the next with one bubble cycle per interval (block-sparse: per kept block,
-found with a priority encoder; an empty interval costs two cycles, the job start one, as
-the interval bounds are registered). Dynamic modes score every candidate (predict: from the high
-nibble memory only) and read V only for kept rows.
+Skipped keys cost no reads: the address generator walks only the kept intervals, one
+bubble cycle between two intervals. The intervals come from a producer that runs ahead of
+the walk through a one-interval slot: the job's static bounds (window, global, end) from a
+5-stage pipeline after the job start, then one candidate per cycle (an empty static
+interval is dropped; block-sparse scans the bitmap one block per cycle, a shift register,
+emitting each set block). So a skipped block costs a producer cycle, hidden behind the
+walk of a kept one except before the first kept block. Dynamic modes score every candidate
+(predict: from the high nibble memory only) and read V only for kept rows.
 
 Interface
 ---------
@@ -56,7 +59,8 @@ Interface
   ``busy``.
 
 Timing (no stalls): about ``(B + 1) * k_rows + B * k4_rows`` cycles for scoring (plus one
-bubble per interval), the softmax's ``row_latency + 2 * (kept + 1)``, ``B`` cycles per
+bubble per interval, the 5-stage setup pipeline after the job start, and in block mode one
+cycle per block before the first kept one), the softmax's ``row_latency + 2 * (kept + 1)``, ``B`` cycles per
 kept V row (overlapping the softmax output), ``d`` output cycles, and for top-k the unit's
 settle (its drain starts ``k + 1`` cycles after its last unmasked element, or the cycle
 after the row's closing element if that is later; see :class:`~attnkit.hdl.topk.TopK`)
@@ -299,7 +303,6 @@ class AttentionEngine(wiring.Component):
         pos = Signal(range(T))
         win = Signal(range(2 * T + 2))
         n_glob = Signal(range(T + 1))
-        brow = Signal(self.n_blocks)
         kk = Signal(range(self.k_max + 1))
         thr = Signal(signed(self.pred_width))
         use_thr = Signal()
@@ -308,7 +311,7 @@ class AttentionEngine(wiring.Component):
         with m.If(start):
             m.d.sync += [busy.eq(1), mode.eq(self.mode), causal.eq(self.causal),
                          t_len.eq(self.t_len), pos.eq(self.pos), win.eq(self.window),
-                         n_glob.eq(self.n_global), brow.eq(self.block_row), kk.eq(self.k),
+                         n_glob.eq(self.n_global), kk.eq(self.k),
                          thr.eq(self.threshold), use_thr.eq(self.use_threshold),
                          smult.eq(self.score_mult), sshift.eq(self.score_shift),
                          omult.eq(self.out_mult), oshift.eq(self.out_shift),
@@ -326,15 +329,10 @@ class AttentionEngine(wiring.Component):
         m.d.comb += [pos_s.eq(pos), t_s.eq(t_len), win_s.eq(win)]
         # The walk covers the union of the block's keys (queries at pos .. pos + Q - 1): the
         # windows slide by one per query, so the union is one interval from the first
-        # query's window start to the last query's window end.
-        last_s = Signal(signed(TW))
-        m.d.comb += last_s.eq(pos_s + (Q - 1))
-        end = Signal(signed(TW))
-        m.d.comb += end.eq(Mux(causal & (last_s + 1 < t_s), last_s + 1, t_s))
+        # query's window start to the last query's window end. (``w_lo``: query 0's
+        # window start, for the prefill masks below.)
         w_lo = Signal(signed(TW))
         m.d.comb += w_lo.eq(pos_s - Mux(causal, win_s - 1, win_s >> 1))
-        w_hi = Signal(signed(TW + 1))
-        m.d.comb += w_hi.eq(w_lo + win_s + (Q - 1))
 
         def smax(a, b):
             return Mux(a > b, a, b)
@@ -342,38 +340,82 @@ class AttentionEngine(wiring.Component):
         def smin(a, b):
             return Mux(a < b, a, b)
 
-        iv = Signal(2)                       # interval number (non-block modes)
-        kb = Signal(range(self.n_blocks + 1))  # next block to look at (block mode)
-        iv_lo = Signal(signed(TW + 1))
-        iv_hi = Signal(signed(TW + 1))
-        iv_none = Signal()                   # no further interval
-        iv_next_kb = Signal(range(self.n_blocks + 1))
-        # next set block bit >= kb: priority encoder
-        found = Signal()
-        fkb = Signal(range(self.n_blocks))
-        for b in reversed(range(self.n_blocks)):
-            with m.If(brow[b] & (kb <= b)):
-                m.d.comb += [found.eq(1), fkb.eq(b)]
-        bsz = self.block
+        # The walk's intervals come from a producer that runs ahead of the walk through a
+        # one-interval slot, so no comparison or search sits between two walked intervals.
+        # (1) The job's static bounds from the latched configuration, a free-running pipeline
+        # of SETUP_CYCLES stages (one adder or one compare + mux per stage):
+        SETUP_CYCLES = 5
+        a_last1, a_wsub, a_winq = (Signal(signed(TW + 1), name=n) for n in ("a_last1", "a_wsub", "a_winq"))
+        m.d.sync += [a_last1.eq(pos_s + Q), a_wsub.eq(Mux(causal, win_s - 1, win_s >> 1)),
+                     a_winq.eq(win_s + (Q - 1))]
+        b_end, b_wlo = Signal(signed(TW + 1), name="b_end"), Signal(signed(TW + 1), name="b_wlo")
+        m.d.sync += [b_end.eq(Mux(causal & (a_last1 < t_s), a_last1, t_s)), b_wlo.eq(pos_s - a_wsub)]
+        c_end, c_whi, c_wlo, c_gwlo, c_g = (Signal(signed(TW + 1), name=n)
+                                            for n in ("c_end", "c_whi", "c_wlo", "c_gwlo", "c_g"))
+        m.d.sync += [c_end.eq(b_end), c_whi.eq(b_wlo + a_winq), c_wlo.eq(smax(b_wlo, 0)),
+                     c_gwlo.eq(smax(b_wlo, n_glob)), c_g.eq(smin(n_glob, b_end))]
+        # (stage 4) up to two intervals per mode; block mode scans the bitmap instead
+        d_lo = [Signal(signed(TW + 1), name=f"d_lo{i}") for i in range(2)]
+        d_hi = [Signal(signed(TW + 1), name=f"d_hi{i}") for i in range(2)]
+        d_two = Signal()                     # global + window: two intervals
+        d_end = Signal(signed(TW + 1))
+        m.d.sync += d_end.eq(c_end)
         with m.Switch(mode):
             with m.Case(MODE_CODES["window"]):
-                m.d.comb += [iv_lo.eq(smax(w_lo, 0)), iv_hi.eq(smin(w_hi, end)), iv_none.eq(iv != 0)]
+                m.d.sync += [d_lo[0].eq(c_wlo), d_hi[0].eq(smin(c_whi, c_end)), d_two.eq(0)]
             with m.Case(MODE_CODES["global_window"]):
-                g = smin(n_glob, end)
-                with m.If(iv == 0):
-                    m.d.comb += [iv_lo.eq(0), iv_hi.eq(g)]
-                with m.Else():
-                    m.d.comb += [iv_lo.eq(smax(smax(w_lo, n_glob), 0)), iv_hi.eq(smin(w_hi, end))]
-                m.d.comb += iv_none.eq(iv > 1)
-            with m.Case(MODE_CODES["block"]):
-                m.d.comb += [iv_lo.eq(fkb * bsz), iv_hi.eq(smin(fkb * bsz + bsz, end)),
-                             iv_none.eq(~found), iv_next_kb.eq(fkb + 1)]
+                m.d.sync += [d_lo[0].eq(0), d_hi[0].eq(c_g), d_lo[1].eq(smax(c_gwlo, 0)),
+                             d_hi[1].eq(smin(c_whi, c_end)), d_two.eq(1)]
             with m.Default():
-                m.d.comb += [iv_lo.eq(0), iv_hi.eq(end), iv_none.eq(iv != 0)]
+                m.d.sync += [d_lo[0].eq(0), d_hi[0].eq(c_end), d_two.eq(0)]
+        e_ne = [Signal(name=f"e_ne{i}") for i in range(2)]   # (stage 5) interval not empty
+        m.d.sync += [e_ne[i].eq(d_lo[i] < d_hi[i]) for i in range(2)]
+        # (2) The producer: one candidate interval per cycle into the slot (when it is free or
+        # being taken); a static candidate is emitted if not empty; block mode scans the
+        # bitmap one block per cycle (a shift register, so each step tests one bit):
+        # block ``kb`` is emitted as [kb * block, min(kb * block + block, end)) if its bit
+        # is set and it starts before ``end``. ``p_done`` after the final candidate.
+        setup = Signal(range(SETUP_CYCLES + 1))
+        p_run, p_done, p_cand = Signal(), Signal(), Signal()
+        slot_v = Signal()
+        slot_lo = Signal(range(T + 1))
+        slot_hi = Signal(range(T + 1))
+        slot_take = Signal()
+        rem = Signal(self.n_blocks)         # block bits not yet scanned (bit 0 = this block)
+        b_lo = Signal(range(self.n_blocks * self.block + 1))
+        b_hi = Signal(range(self.n_blocks * self.block + self.block + 1))   # b_lo + block
+        is_block = Signal()
+        m.d.comb += is_block.eq(mode == MODE_CODES["block"])
+        with m.If(start):
+            m.d.sync += [setup.eq(SETUP_CYCLES), p_run.eq(0), p_done.eq(0), p_cand.eq(0),
+                         slot_v.eq(0), rem.eq(self.block_row), b_lo.eq(0), b_hi.eq(self.block)]
+        with m.Elif(setup != 0):
+            m.d.sync += setup.eq(setup - 1)
+            with m.If(setup == 1):
+                m.d.sync += p_run.eq(1)
+        step = Signal()
+        m.d.comb += step.eq(p_run & ~p_done & (~slot_v | slot_take))
+        with m.If(slot_take):
+            m.d.sync += slot_v.eq(0)
+        with m.If(step):
+            with m.If(is_block):
+                m.d.sync += [rem.eq(rem >> 1), b_lo.eq(b_lo + self.block),
+                             b_hi.eq(b_hi + self.block)]
+                with m.If(rem[0] & (b_lo < d_end)):
+                    m.d.sync += [slot_v.eq(1), slot_lo.eq(b_lo),
+                                 slot_hi.eq(Mux(b_hi < d_end, b_hi, d_end))]
+                with m.If((rem[1:] == 0) | (b_hi >= d_end)):
+                    m.d.sync += p_done.eq(1)
+            with m.Else():
+                with m.If(Mux(p_cand, e_ne[1], e_ne[0])):
+                    m.d.sync += [slot_v.eq(1), slot_lo.eq(Mux(p_cand, d_lo[1], d_lo[0])),
+                                 slot_hi.eq(Mux(p_cand, d_hi[1], d_hi[0]))]
+                m.d.sync += p_cand.eq(1)
+                with m.If(~d_two | p_cand):
+                    m.d.sync += p_done.eq(1)
 
         # ------------------------------------------------------------ front: issue K reads
         j = Signal(range(T + 1))
-        j_hi = Signal(signed(TW + 1))
         beat = Signal(range(B))
         pred = Signal()                       # predict pass 1 (high nibbles only)
         cand_last = Signal()                  # predict pass 2: this candidate was the last
@@ -402,39 +444,28 @@ class AttentionEngine(wiring.Component):
         front_done = Signal()
         job_done = Signal()
         to = topk.o_stream
-        # The interval bounds are registered (priority encoder -> bounds -> compare was the
-        # engine's critical path), so NEXT sees the bounds of the previous cycle's iv/kb:
-        # every way into NEXT passes at least one cycle after iv/kb change (SETTLE after the
-        # job start and after an empty interval; WALK after a kept one).
-        r_lo, r_hi = Signal.like(iv_lo), Signal.like(iv_hi)
-        r_none, r_nonempty = Signal(), Signal()
-        r_next_kb = Signal.like(iv_next_kb)
-        m.d.sync += [r_lo.eq(iv_lo), r_hi.eq(iv_hi), r_none.eq(iv_none),
-                     r_nonempty.eq(iv_lo < iv_hi), r_next_kb.eq(iv_next_kb)]
+        # The walk takes an interval from the slot (NEXT, one cycle per interval) and walks
+        # its rows; ``rows_m1`` counts the rows left, so no bound compare sits in WALK.
+        rows_m1 = Signal(range(T + 1))
         with m.FSM(name="front"):
             with m.State("IDLE"):
                 with m.If(start):
-                    m.d.sync += [iv.eq(0), kb.eq(0), pred.eq(self.mode == MODE_CODES["predict"])]
-                    m.next = "SETTLE"
-            with m.State("SETTLE"):
-                m.next = "NEXT"
+                    m.d.sync += pred.eq(self.mode == MODE_CODES["predict"])
+                    m.next = "NEXT"
             with m.State("NEXT"):
-                with m.If(r_none):
+                with m.If(slot_v):
+                    m.d.comb += slot_take.eq(1)
+                    m.d.sync += [j.eq(slot_lo), rows_m1.eq(slot_hi - slot_lo - 1), beat.eq(0)]
+                    m.next = "WALK"
+                with m.Elif(p_done):
                     m.next = "DUMMY"
-                with m.Else():
-                    m.d.sync += [iv.eq(iv + 1), kb.eq(r_next_kb)]
-                    with m.If(r_nonempty):
-                        m.d.sync += [j.eq(r_lo), j_hi.eq(r_hi), beat.eq(0)]
-                        m.next = "WALK"
-                    with m.Else():
-                        m.next = "SETTLE"
             with m.State("WALK"):
                 m.d.comb += [iss_j.eq(j), iss_first.eq(beat == 0), iss_lastbeat.eq(beat == B - 1)]
                 with m.If((beat != 0) | credit):
                     m.d.comb += iss.eq(1)
                     with m.If(beat == B - 1):
-                        m.d.sync += [beat.eq(0), j.eq(j + 1)]
-                        with m.If(j + 1 >= j_hi):
+                        m.d.sync += [beat.eq(0), j.eq(j + 1), rows_m1.eq(rows_m1 - 1)]
+                        with m.If(rows_m1 == 0):
                             m.next = "NEXT"
                     with m.Else():
                         m.d.sync += beat.eq(beat + 1)
