@@ -372,7 +372,7 @@ class GemvArray(wiring.Component):
             up, up_v = (chain[p + 1], chain_v[p + 1]) if p + 1 < P else (0, 0)
             m.d.sync += [chain[p].eq(Mux(done, acc, up)), chain_v[p].eq(done | up_v)]
 
-        hold = max(self.drain_cycles - 1, 2)
+        hold = max(self.drain_cycles - 1, 3)
         chain_wait = Signal(range(hold))
         with m.If(set_pending):
             m.d.sync += [pending.eq(1), chain_wait.eq(hold - 1)]
@@ -383,9 +383,9 @@ class GemvArray(wiring.Component):
 
         # ``room``: FIFO slots neither filled nor reserved, minus P, so "room for a tile" is
         # its sign bit and each update is one adder. A tile reserves its rows two cycles
-        # after its final column issues (``reserve``, then ``rsv_rows``), and ``credit_ok``
-        # (inside ``final_wait``) follows one cycle later; ``pending`` blocks the next final
-        # column for at least that long (``hold >= 2``), so it is never stale when it matters.
+        # after its final column issues (``reserve``, then ``rsv_rows``), its sign reaches
+        # ``final_wait`` two cycles after that; ``pending`` blocks the next final column for
+        # at least that long (``hold >= 3``), so the credit is never stale when it matters.
         depth = self._fifo_depth
         m.submodules.fifo = fifo = BlockFifo(self.out_width + 1, depth, impl)
         room_init = depth - P
@@ -396,18 +396,16 @@ class GemvArray(wiring.Component):
         freed = Signal()
         m.d.comb += [freed.eq(fifo.r_stream.valid & self.y_stream.ready),
                      room_next.eq(room - rsv_rows + freed)]
-        # ``room_next < 0`` without the adder in front of the sign: ``room < rsv_rows`` when
-        # nothing is read this cycle, ``room < rsv_rows - 1`` when one beat is; both are
-        # compares of registers (``rsv_m1`` = ``rsv_rows - 1`` kept beside it), in parallel,
-        # and the read only selects between them in the last LUT before ``final_wait``
-        rsv_m1 = Signal(range(-1, P))
         m.d.sync += [reserve.eq(set_pending), rsv_rows.eq(Mux(reserve, d_rows_m1 + 1, 0)),
-                     rsv_m1.eq(Mux(reserve, d_rows_m1, -1)), room.eq(room_next)]
-        short_idle, short_read = Signal(), Signal()
-        m.d.comb += [short_idle.eq(room < rsv_rows), short_read.eq(room < rsv_m1)]
+                     room.eq(room_next)]
+        # ``final_wait`` takes the credit from ``room``'s sign bit, one cycle old: no adder or
+        # compare before it. What the old value misses is safe or covered: a FIFO read in
+        # the last cycle only frees a slot (waiting one cycle longer is safe), and a
+        # reservation in ``rsv_rows`` now (two cycles after its ``set_pending``) is covered by
+        # ``pending_next``, which stays high for ``hold - 1 >= 2`` cycles after it.
         pending_next = Signal()
         m.d.comb += pending_next.eq(set_pending | (pending & (chain_wait != 0)))
-        m.d.sync += final_wait.eq(pending_next | Mux(freed, short_read, short_idle))
+        m.d.sync += final_wait.eq(pending_next | room[-1])
 
         # The tile's bookkeeping, delayed to the cycles its results leave the chain: lane 0's
         # result is in res0 capture_delay cycles after the final issue (d_* change one cycle
