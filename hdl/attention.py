@@ -84,7 +84,7 @@ from ..golden.quant import REQUANT_MULT_BITS
 from ..golden.softmax import SoftmaxConfig
 from .dsp import MULT18_LATENCY, Mult18, resolve_impl
 from .ebr import RAM_READ_LATENCY, RegisteredRAM
-from .pipeline import delay
+from .pipeline import delay, distinct_register
 from .requant import REQUANT_LATENCY, requantize
 from .softmax import Softmax
 from .topk import TopK
@@ -117,12 +117,23 @@ class _RamPort:
         self.data = data.View(layout, getattr(ram, f"{side}_data"))
 
 
-def _balanced_sum(terms):
-    """Adder tree (balanced, so the expression depth is log2 of the number of terms)."""
+def _tree_stages(n: int) -> int:
+    """Registered levels of :func:`_pipelined_sum` over ``n`` terms (at least one)."""
+    return max(1, ceil_log2(n))
+
+
+def _pipelined_sum(m, terms, width: int, name: str):
+    """Adder tree over ``terms`` (signed, ``width`` bits) with a register after every level
+    of pairwise adds (one carry chain per cycle); :func:`_tree_stages` cycles of latency."""
     terms = list(terms)
-    while len(terms) > 1:
-        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
-                 for i in range(0, len(terms), 2)]
+    for level in range(_tree_stages(len(terms))):
+        if len(terms) > 1:
+            terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                     for i in range(0, len(terms), 2)]
+        regs = [Signal(signed(width + level + 1), name=f"{name}_l{level}_{i}", reset_less=True)
+                for i in range(len(terms))]
+        m.d.sync += [r.eq(t) for r, t in zip(regs, terms)]
+        terms = regs
     return terms[0]
 
 
@@ -210,10 +221,10 @@ class AttentionEngine(wiring.Component):
         """Pipeline latency a job adds beyond its walk, the softmax and the ``d`` output beats:
         the scorer (K read, DSP, adder tree, accumulator and score register), the score
         requantizer and its FIFO write, the V stage (V read, DSP, accumulate) and the output
-        stage (accumulator select, requantizer, FIFO)."""
-        scorer = RAM_READ_LATENCY + MULT18_LATENCY + 2
+        stage (shift enable, accumulator chain head, requantizer, FIFO)."""
+        scorer = RAM_READ_LATENCY + MULT18_LATENCY + _tree_stages(self.lanes) + 1
         v_stage = RAM_READ_LATENCY + MULT18_LATENCY + 1
-        return scorer + (REQUANT_LATENCY + 1) + v_stage + (1 + REQUANT_LATENCY + 1)
+        return scorer + (REQUANT_LATENCY + 1) + v_stage + (2 + REQUANT_LATENCY + 1)
 
     @property
     def softmax(self) -> Softmax:
@@ -512,14 +523,14 @@ class AttentionEngine(wiring.Component):
         m.d.comb += [c0.valid.eq(iss), c0.first.eq(iss_first), c0.lastbeat.eq(iss_lastbeat),
                      c0.mask.eq(iss_mask), c0.last.eq(iss_last), c0.pred.eq(pred), c0.j.eq(iss_j)]
         # stages: c0 issue -> c2 K words (RegisteredRAM) -> c2 + MULT18_LATENCY products
-        # (Mult18, registered DSPs) -> +1 adder tree -> accumulate
+        # (Mult18, registered DSPs) -> adder tree, one register per level -> accumulate
         cs = [c0]
-        for k in range(RAM_READ_LATENCY + MULT18_LATENCY + 1):
+        for k in range(RAM_READ_LATENCY + MULT18_LATENCY + _tree_stages(L)):
             nc = Signal(ctl_l, name=f"sc{k + 1}")
             m.d.sync += nc.eq(cs[-1])
             cs.append(nc)
         c_rd = cs[RAM_READ_LATENCY]               # the K words are at the RAM outputs
-        c_tree = cs[-2]                           # the products are at the DSP outputs
+        c_tree = cs[-2]                           # one cycle before the tree's sum
         c3 = cs[-1]                               # the adder tree's sum is registered
         # one dot product per query of the block, all from the same K read
         new_scores = []
@@ -535,8 +546,7 @@ class AttentionEngine(wiring.Component):
                 m.d.comb += [mul.a.eq(Mux(c_rd.pred, qv >> 4, qv)),
                              mul.b.eq(Mux(c_rd.pred, khr.data[i], kfull))]
                 prods.append(mul.p[:16].as_signed())
-            tree = Signal(signed(sw), name=f"tree{sfx}")
-            m.d.sync += tree.eq(_balanced_sum(prods))
+            tree = _pipelined_sum(m, prods, 16, f"tree{sfx}")
             acc = Signal(signed(sw), name=f"acc{sfx}")
             acc_new = Signal(signed(sw), name=f"acc_new{sfx}")
             m.d.comb += acc_new.eq(Mux(c3.first, 0, acc) + tree)
@@ -694,17 +704,29 @@ class AttentionEngine(wiring.Component):
         # cycles from the final V issue until its products are in the accumulators
         v_drain = RAM_READ_LATENCY + MULT18_LATENCY + 1
         drain = Signal(range(v_drain + 1))
-        acc_sel = Signal(signed(accw))          # stage 1: accumulator select (registered)
-        with m.Switch(oc):
-            for qi in range(Q):
-                for c in range(d):
-                    with m.Case(qi * d + c):
-                        m.d.sync += acc_sel.eq(accs[qi][c])
+        # stage 1: the accumulators leave as a shift chain in output order (query by query,
+        # column by column), zeros shifted in behind them: after the job's Q * d output beats
+        # they are all 0 again for the next job (no Q * d-way select, no clear at the start)
+        # The shift's enable is the issue registered, in one copy per 8 accumulators that
+        # synthesis keeps apart (``distinct_register``), so no net fans out to all Q * d
+        acc_sel = Signal(signed(accw))
+        chain = [a_ for row in accs for a_ in row]
+        impl = resolve_impl(self.dsp, platform)
+        seg = 8
+        shift = [distinct_register(m, o_iss, f"oshift{k}", impl)
+                 for k in range(-(-len(chain) // seg))]
+        with m.If(shift[0]):
+            m.d.sync += acc_sel.eq(chain[0])
+        for n, (a_, nxt) in enumerate(zip(chain, chain[1:] + [0])):
+            with m.If(shift[n // seg]):
+                m.d.sync += a_.eq(nxt)
         oval = requantize(m, acc_sel, omult, oshift, 127, self.dsp, "orq")   # after stage 1
         ov = [Signal(name=f"ov{k}") for k in range(REQUANT_LATENCY + 1)]
         olst = [Signal(name=f"olast{k}") for k in range(REQUANT_LATENCY + 1)]
         oflg = [Signal(name=f"oflag{k}") for k in range(REQUANT_LATENCY + 1)]
-        m.d.sync += [ov[0].eq(o_iss), olst[0].eq(ocol == d - 1), oflg[0].eq(flags.bit_select(oq, 1))]
+        o_iss_r, olst_r, oflg_r = Signal(), Signal(), Signal()     # beside the shift enable
+        m.d.sync += [o_iss_r.eq(o_iss), olst_r.eq(ocol == d - 1), oflg_r.eq(flags.bit_select(oq, 1))]
+        m.d.sync += [ov[0].eq(o_iss_r), olst[0].eq(olst_r), oflg[0].eq(oflg_r)]
         for k in range(REQUANT_LATENCY):
             m.d.sync += [ov[k + 1].eq(ov[k]), olst[k + 1].eq(olst[k]), oflg[k + 1].eq(oflg[k])]
         o_w = ov[-1]
@@ -718,10 +740,6 @@ class AttentionEngine(wiring.Component):
                      self.o_stream.payload.all_masked.eq(ro.all_masked)]
         with m.FSM(name="vstage"):
             with m.State("POP"):
-                with m.If(start):
-                    for row in accs:
-                        for a_ in row:
-                            m.d.sync += a_.eq(0)
                 with m.If(so_valid & ififo.r_rdy):
                     m.d.comb += [o.ready.eq(1) for o in sos]
                     m.d.comb += ififo.r_en.eq(1)
