@@ -431,8 +431,11 @@ class AttentionEngine(wiring.Component):
         pred = Signal()                       # predict pass 1 (high nibbles only)
         cand_last = Signal()                  # predict pass 2: this candidate was the last
         inflight = Signal(range(_SCORE_FIFO + 2))
+        # ``credit``: a new row's score has a FIFO slot. Registered, so it is one cycle old:
+        # the bound is one row lower than the exact ``< _SCORE_FIFO - 1`` to cover a row
+        # started in that cycle (a FIFO read in it only frees a slot)
         credit = Signal()
-        m.d.comb += credit.eq(inflight + sfifo.level < _SCORE_FIFO - 1)
+        m.d.sync += credit.eq(inflight + sfifo.level < _SCORE_FIFO - 2)
 
         iss = Signal()                        # a beat is issued this cycle
         iss_first = Signal()
