@@ -303,11 +303,14 @@ class GemvArray(wiring.Component):
                 m.d.sync += [col.eq(col + 1), cols_left.eq(cols_left - 1), last_col.eq(cols_left == 1)]
 
         # ---- activation buffer --------------------------------------------------------------
+        # The issue decision reaches no block-RAM pin: the write happens one cycle later from
+        # the issue register (tile 1 reads column c at least n >= 2 cycles after tile 0
+        # issued it, or for n = 1 after the final column's ``hold``), and the read port
+        # reads every cycle: ``col`` only moves on an issue and the data two cycles later is
+        # used only behind an issue (``c_ctl``).
         m.submodules.xmem = xmem = RegisteredRAM(8, self.max_n, impl=self.dsp)
-        m.d.comb += [
-            xmem.w_addr.eq(col), xmem.w_data.eq(self.x_stream.payload), xmem.w_en.eq(issue & tile0),
-            xmem.r_addr.eq(col), xmem.r_en.eq(issue & ~tile0),
-        ]
+        b_col = Signal.like(col)
+        m.d.sync += b_col.eq(col)
 
         # ---- issue register (cycle 1) ----------------------------------------------------------
         b_valid, b_first, b_last, b_tile0 = Signal(), Signal(), Signal(), Signal()
@@ -316,6 +319,10 @@ class GemvArray(wiring.Component):
         m.d.sync += [
             b_valid.eq(issue), b_first.eq(col == 0), b_last.eq(last_col), b_tile0.eq(tile0),
             b_x.eq(self.x_stream.payload), b_w.eq(self.w_stream.payload),
+        ]
+        m.d.comb += [
+            xmem.w_addr.eq(b_col), xmem.w_data.eq(b_x), xmem.w_en.eq(b_valid & b_tile0),
+            xmem.r_addr.eq(col), xmem.r_en.eq(1),
         ]
         # ---- cycle 2: the buffer's registered output meets the second x register --------------
         assert RAM_READ_LATENCY == 2
