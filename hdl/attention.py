@@ -319,14 +319,24 @@ class AttentionEngine(wiring.Component):
         use_thr = Signal()
         smult, sshift = Signal(REQUANT_MULT_BITS), Signal(6)
         omult, oshift = Signal(REQUANT_MULT_BITS), Signal(6)
+        brow = Signal(self.n_blocks)
+        # ``start`` (combinational, from the q beat) drives only a few registers: the
+        # configuration registers sample the ports in every idle cycle (enable ``~busy``, a
+        # register), so they hold the job start's values; the counters clear one cycle later
+        # from ``start_r`` (the ``cycles`` count already includes the start cycle then)
+        start_r = Signal()
+        m.d.sync += start_r.eq(start)
         with m.If(start):
-            m.d.sync += [busy.eq(1), mode.eq(self.mode), causal.eq(self.causal),
+            m.d.sync += busy.eq(1)
+        with m.If(~busy):
+            m.d.sync += [mode.eq(self.mode), causal.eq(self.causal),
                          t_len.eq(self.t_len), pos.eq(self.pos), win.eq(self.window),
-                         n_glob.eq(self.n_global), kk.eq(self.k),
+                         n_glob.eq(self.n_global), brow.eq(self.block_row), kk.eq(self.k),
                          thr.eq(self.threshold), use_thr.eq(self.use_threshold),
                          smult.eq(self.score_mult), sshift.eq(self.score_shift),
-                         omult.eq(self.out_mult), oshift.eq(self.out_shift),
-                         self.cycles.eq(0), self.k_rows.eq(0), self.k4_rows.eq(0),
+                         omult.eq(self.out_mult), oshift.eq(self.out_shift)]
+        with m.If(start_r):
+            m.d.sync += [self.cycles.eq(1), self.k_rows.eq(0), self.k4_rows.eq(0),
                          self.v_rows.eq(0)]
         with m.Elif(busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
@@ -398,8 +408,9 @@ class AttentionEngine(wiring.Component):
         is_block = Signal()
         m.d.comb += is_block.eq(mode == MODE_CODES["block"])
         with m.If(start):
-            m.d.sync += [setup.eq(SETUP_CYCLES), p_run.eq(0), p_done.eq(0), p_cand.eq(0),
-                         slot_v.eq(0), rem.eq(self.block_row), b_lo.eq(0), b_hi.eq(self.block)]
+            m.d.sync += [p_run.eq(0), p_done.eq(0), p_cand.eq(0), slot_v.eq(0)]
+        with m.If(start_r):
+            m.d.sync += [setup.eq(SETUP_CYCLES - 1), rem.eq(brow), b_lo.eq(0), b_hi.eq(self.block)]
         with m.Elif(setup != 0):
             m.d.sync += setup.eq(setup - 1)
             with m.If(setup == 1):
