@@ -5,7 +5,8 @@ limit. ``acc * mult`` is split over MULT18X18D with all their registers
 (:class:`~attnkit.hdl.dsp.Mult18`): ``acc = sum(piece_i * 2**(17 i))`` with 17-bit unsigned
 low pieces and a signed top piece of at most 18 bits, so the products are exact; then
 ``round_shift(x, s) = ((x >> (s - 1)) + 1) >> 1`` for ``s >= 1`` with the variable shift
-split into a multiple-of-8 stage and a 0..7 stage, then the clamp. One register per stage:
+split into a multiple-of-8 stage and a 0..7 stage, the rounding add, then the clamp. One
+register per stage:
 the result is valid :data:`REQUANT_LATENCY` cycles after ``acc``, ``mult`` and ``shift``.
 Used by the GEMV array's output stage and by the attention engine's score and output stages.
 """
@@ -18,8 +19,8 @@ from .pipeline import delay
 
 __all__ = ["requantize", "REQUANT_LATENCY"]
 
-#: DSP latency, product sum, coarse shift, fine shift, round and clamp.
-REQUANT_LATENCY = MULT18_LATENCY + 4
+#: DSP latency, product sum, coarse shift, fine shift, round, clamp.
+REQUANT_LATENCY = MULT18_LATENCY + 5
 _PIECE = 17
 
 
@@ -51,7 +52,10 @@ def requantize(m, acc, mult, shift, lim: int, impl: str, name: str):
     t = Signal(signed(pw), name=f"{name}_t", reset_less=True)
     zero3 = Signal(name=f"{name}_zero3", reset_less=True)
     m.d.sync += [t.eq(coarse >> fine), zero3.eq(zero2)]
-    r = Mux(zero3, t, (t + 1) >> 1)
+    # the rounding add and the clamp compares are two carry chains over ``pw`` bits: one
+    # register between them (in one stage they were the attention engine's critical path)
+    r = Signal(signed(pw), name=f"{name}_r", reset_less=True)
+    m.d.sync += r.eq(Mux(zero3, t, (t + 1) >> 1))
     y = Signal(signed(lim.bit_length() + 1), name=f"{name}_y", reset_less=True)
     m.d.sync += y.eq(Mux(r > lim, lim, Mux(r < -lim, -lim, r)))
     return y
