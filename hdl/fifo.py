@@ -1,5 +1,6 @@
 """First-word-fall-through FIFOs with registered outputs: :class:`LutFifo` (LUT RAM, for
-short queues) and :class:`BlockFifo` (block RAM plus a short LutFifo, for deep ones).
+short queues) and :class:`BlockFifo` (block RAM plus a short LutFifo, for deep ones); and
+:class:`SkidBuffer`, a two-entry stream register slice whose ``ready`` is a register.
 
 :class:`amaranth.lib.fifo.SyncFIFOBuffered` reads its storage synchronously, so Yosys maps a
 deep one to a DP16KD block RAM without the output register, and the block RAM's
@@ -19,7 +20,7 @@ from attnkit.golden.params import check_int
 from .ebr import RAM_READ_LATENCY, RegisteredRAM
 from .pipeline import delay, updown_counter, wrap_counter
 
-__all__ = ["LutFifo", "BlockFifo"]
+__all__ = ["LutFifo", "BlockFifo", "SkidBuffer"]
 
 
 class _WriteFifo(wiring.Component):
@@ -135,4 +136,34 @@ class BlockFifo(_WriteFifo):
         # the word read lands RAM_READ_LATENCY cycles after its issue
         landed = delay(m, issue, RAM_READ_LATENCY, "landed")
         m.d.comb += [queue.w_en.eq(landed), queue.w_data.eq(ram.r_data)]
+        return m
+
+
+class SkidBuffer(wiring.Component):
+    """Stream register slice: ``o_stream.valid``/``payload`` and ``i_stream.ready`` are all
+    registers, so the consumer's ``ready`` reaches no logic of the producer in the same
+    cycle. Full rate (one transfer per cycle both sides), one cycle of latency; a second
+    (skid) entry takes the beat that arrives in the cycle the consumer stops."""
+
+    def __init__(self, shape):
+        self._shape = shape
+        super().__init__({"i_stream": In(stream.Signature(shape)),
+                          "o_stream": Out(stream.Signature(shape))})
+
+    def elaborate(self, platform):
+        m = Module()
+        i, o = self.i_stream, self.o_stream
+        main_v, skid_v = Signal(), Signal()
+        main = Signal(self._shape, reset_less=True)
+        skid = Signal(self._shape, reset_less=True)
+        m.d.comb += [i.ready.eq(~skid_v), o.valid.eq(main_v), o.payload.eq(main)]
+        take = i.valid & ~skid_v
+        with m.If(~main_v | o.ready):
+            # the main register is free (or being taken): the skid entry first, else input
+            with m.If(skid_v):
+                m.d.sync += [main.eq(skid), main_v.eq(1), skid_v.eq(0)]
+            with m.Else():
+                m.d.sync += [main.eq(i.payload), main_v.eq(take)]
+        with m.Elif(take):
+            m.d.sync += [skid.eq(i.payload), skid_v.eq(1)]
         return m
