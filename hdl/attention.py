@@ -84,8 +84,8 @@ from ..golden.quant import REQUANT_MULT_BITS
 from ..golden.softmax import SoftmaxConfig
 from .dsp import MULT18_LATENCY, Mult18, resolve_impl
 from .ebr import RAM_READ_LATENCY, RegisteredRAM
-from .fifo import SkidBuffer
-from .pipeline import delay, distinct_register
+from .fifo import BlockFifo, SkidBuffer
+from .pipeline import delay, distinct_register, updown_counter
 from .requant import REQUANT_LATENCY, requantize
 from .softmax import Softmax
 from .topk import TopK
@@ -274,7 +274,12 @@ class AttentionEngine(wiring.Component):
         sel_l = data.StructLayout(sel_fields)
         m.submodules.score_fifo = sfifo = SyncFIFOBuffered(width=sel_l.size, depth=_SCORE_FIFO)
         idx_l = data.StructLayout({"index": unsigned(iw), "mask": 1})
-        m.submodules.idx_fifo = ififo = SyncFIFOBuffered(width=idx_l.size, depth=T + 4)
+        # the index FIFO holds a whole row's indices (block RAM): a BlockFifo, whose outputs
+        # are registers (a SyncFIFOBuffered this deep reads its DP16KD without the output
+        # register: 5.8 ns clock-to-out, the critical path of v11); the writer keeps count
+        m.submodules.idx_fifo = ififo = BlockFifo(idx_l.size, T + 4, resolve_impl(self.dsp, platform))
+        idx_w_rdy = updown_counter(m, ififo.w_en, ififo.r_stream.valid & ififo.r_stream.ready,
+                                   T + 4, "idx_count", {"ok": ("<", T + 4)})["ok"]
 
         busy = Signal()
         m.d.comb += self.busy.eq(busy)
@@ -637,16 +642,16 @@ class AttentionEngine(wiring.Component):
         feed = Signal()
         si = smx.i_stream
         if Q == 1:
-            m.d.comb += feed.eq(src_valid & si.ready & ififo.w_rdy)
+            m.d.comb += feed.eq(src_valid & si.ready & idx_w_rdy)
         else:
             # prefill: a stream fork to the Q softmax units (static modes only, so the source
             # is the score FIFO); ``took`` remembers the units that already accepted the
             # element, so each gets it exactly once and no valid waits for a ready
             took = Signal(Q)
-            m.d.comb += feed.eq(src_valid & ififo.w_rdy
+            m.d.comb += feed.eq(src_valid & idx_w_rdy
                                 & Cat(took[qi] | sm.i_stream.ready for qi, sm in enumerate(smxs)).all())
             for qi, sm in enumerate(smxs):
-                m.d.comb += [sm.i_stream.valid.eq(src_valid & ififo.w_rdy & ~took[qi]),
+                m.d.comb += [sm.i_stream.valid.eq(src_valid & idx_w_rdy & ~took[qi]),
                              sm.i_stream.payload.last.eq(src_last),
                              sm.i_stream.payload.mask.eq(sr.qmask[qi])]
                 if qi:
@@ -668,7 +673,7 @@ class AttentionEngine(wiring.Component):
         m.d.comb += [si.payload.logit.eq(src_logit), ififo.w_en.eq(feed), wi.index.eq(src_index),
                      wi.mask.eq(src_mask)]
         if Q == 1:
-            m.d.comb += [si.valid.eq(src_valid & ififo.w_rdy), si.payload.mask.eq(src_mask),
+            m.d.comb += [si.valid.eq(src_valid & idx_w_rdy), si.payload.mask.eq(src_mask),
                          si.payload.last.eq(src_last)]
 
         # ------------------------------------------------------------ V stage
@@ -677,7 +682,7 @@ class AttentionEngine(wiring.Component):
         sos = [sm.o_stream for sm in smxs]
         so = sos[0]
         so_valid = Cat(o.valid for o in sos).all()
-        ri = data.View(idx_l, ififo.r_data)
+        ri = data.View(idx_l, ififo.r_stream.payload)
         pw = cfg.out_fmt.width
         accw = 8 + pw + ceil_log2(T + 2) + 1
         accs = [[Signal(signed(accw), name=f"oacc{c}" if Q == 1 else f"oacc{c}_q{qi}")
@@ -759,9 +764,9 @@ class AttentionEngine(wiring.Component):
                      self.o_stream.payload.all_masked.eq(ro.all_masked)]
         with m.FSM(name="vstage"):
             with m.State("POP"):
-                with m.If(so_valid & ififo.r_rdy):
+                with m.If(so_valid & ififo.r_stream.valid):
                     m.d.comb += [o.ready.eq(1) for o in sos]
-                    m.d.comb += ififo.r_en.eq(1)
+                    m.d.comb += ififo.r_stream.ready.eq(1)
                     m.d.sync += [vj.eq(ri.index), vb.eq(0), vlast.eq(so.payload.last),
                                  flags.eq(Cat(o.payload.all_masked for o in sos))]
                     m.d.sync += [vp.eq(o.payload.prob) for vp, o in zip(vps, sos)]
