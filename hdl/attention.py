@@ -60,11 +60,11 @@ Interface
 
 Timing (no stalls): about ``(B + 1) * k_rows + B * k4_rows`` cycles for scoring (plus one
 bubble per interval, the 5-stage setup pipeline after the job start, and in block mode one
-cycle per block before the first kept one), the softmax's ``row_latency + 2 * (kept + 1)``, ``B`` cycles per
-kept V row (overlapping the softmax output), ``d`` output cycles, and for top-k the unit's
-settle (its drain starts ``k + 1`` cycles after its last unmasked element, or the cycle
-after the row's closing element if that is later; see :class:`~attnkit.hdl.topk.TopK`)
-and the drain of ``kept`` entries. The tests assert ``cycles(sparse) <= kept_fraction *
+cycle per block before the first kept one), the softmax's ``row_latency + 2 * (kept + 1)``,
+``B`` cycles per kept V row (overlapping the softmax output), ``d`` output cycles, and for
+top-k the unit's settle (its drain starts ``k + 1`` cycles after its last unmasked element,
+or the cycle after the row's closing element if that is later; see
+:class:`~attnkit.hdl.topk.TopK`) and the drain of ``kept`` entries. The tests assert ``cycles(sparse) <= kept_fraction *
 cycles(dense) + overhead`` for the static patterns and that the V phase grows with ``k``,
 not ``T``.
 """
@@ -277,7 +277,8 @@ class AttentionEngine(wiring.Component):
         # the index FIFO holds a whole row's indices (block RAM): a BlockFifo, whose outputs
         # are registers (a SyncFIFOBuffered this deep reads its DP16KD without the output
         # register: 5.8 ns clock-to-out, the critical path of v11); the writer keeps count
-        m.submodules.idx_fifo = ififo = BlockFifo(idx_l.size, T + 4, resolve_impl(self.dsp, platform))
+        impl = resolve_impl(self.dsp, platform)
+        m.submodules.idx_fifo = ififo = BlockFifo(idx_l.size, T + 4, impl)
         idx_w_rdy = updown_counter(m, ififo.w_en, ififo.r_stream.valid & ififo.r_stream.ready,
                                    T + 4, "idx_count", {"ok": ("<", T + 4)})["ok"]
 
@@ -356,10 +357,7 @@ class AttentionEngine(wiring.Component):
         m.d.comb += [pos_s.eq(pos), t_s.eq(t_len), win_s.eq(win)]
         # The walk covers the union of the block's keys (queries at pos .. pos + Q - 1): the
         # windows slide by one per query, so the union is one interval from the first
-        # query's window start to the last query's window end. (``w_lo``: query 0's
-        # window start, for the prefill masks below.)
-        w_lo = Signal(signed(TW))
-        m.d.comb += w_lo.eq(pos_s - Mux(causal, win_s - 1, win_s >> 1))
+        # query's window start to the last query's window end.
 
         def smax(a, b):
             return Mux(a > b, a, b)
@@ -377,24 +375,24 @@ class AttentionEngine(wiring.Component):
                      a_winq.eq(win_s + (Q - 1))]
         b_end, b_wlo = Signal(signed(TW + 1), name="b_end"), Signal(signed(TW + 1), name="b_wlo")
         m.d.sync += [b_end.eq(Mux(causal & (a_last1 < t_s), a_last1, t_s)), b_wlo.eq(pos_s - a_wsub)]
-        c_end, c_whi, c_wlo, c_gwlo, c_g = (Signal(signed(TW + 1), name=n)
-                                            for n in ("c_end", "c_whi", "c_wlo", "c_gwlo", "c_g"))
-        m.d.sync += [c_end.eq(b_end), c_whi.eq(b_wlo + a_winq), c_wlo.eq(smax(b_wlo, 0)),
+        # (the configuration is constant during a job, so a later stage may read any earlier
+        # one: ``b_end`` is used as it is from here on)
+        c_whi, c_wlo, c_gwlo, c_g = (Signal(signed(TW + 1), name=n)
+                                     for n in ("c_whi", "c_wlo", "c_gwlo", "c_g"))
+        m.d.sync += [c_whi.eq(b_wlo + a_winq), c_wlo.eq(smax(b_wlo, 0)),
                      c_gwlo.eq(smax(b_wlo, n_glob)), c_g.eq(smin(n_glob, b_end))]
         # (stage 4) up to two intervals per mode; block mode scans the bitmap instead
         d_lo = [Signal(signed(TW + 1), name=f"d_lo{i}") for i in range(2)]
         d_hi = [Signal(signed(TW + 1), name=f"d_hi{i}") for i in range(2)]
         d_two = Signal()                     # global + window: two intervals
-        d_end = Signal(signed(TW + 1))
-        m.d.sync += d_end.eq(c_end)
         with m.Switch(mode):
             with m.Case(MODE_CODES["window"]):
-                m.d.sync += [d_lo[0].eq(c_wlo), d_hi[0].eq(smin(c_whi, c_end)), d_two.eq(0)]
+                m.d.sync += [d_lo[0].eq(c_wlo), d_hi[0].eq(smin(c_whi, b_end)), d_two.eq(0)]
             with m.Case(MODE_CODES["global_window"]):
                 m.d.sync += [d_lo[0].eq(0), d_hi[0].eq(c_g), d_lo[1].eq(smax(c_gwlo, 0)),
-                             d_hi[1].eq(smin(c_whi, c_end)), d_two.eq(1)]
+                             d_hi[1].eq(smin(c_whi, b_end)), d_two.eq(1)]
             with m.Default():
-                m.d.sync += [d_lo[0].eq(0), d_hi[0].eq(c_end), d_two.eq(0)]
+                m.d.sync += [d_lo[0].eq(0), d_hi[0].eq(b_end), d_two.eq(0)]
         e_ne = [Signal(name=f"e_ne{i}") for i in range(2)]   # (stage 5) interval not empty
         m.d.sync += [e_ne[i].eq(d_lo[i] < d_hi[i]) for i in range(2)]
         # (2) The producer: one candidate interval per cycle into the slot (when it is free or
@@ -429,10 +427,9 @@ class AttentionEngine(wiring.Component):
             with m.If(is_block):
                 m.d.sync += [rem.eq(rem >> 1), b_lo.eq(b_lo + self.block),
                              b_hi.eq(b_hi + self.block)]
-                with m.If(rem[0] & (b_lo < d_end)):
-                    m.d.sync += [slot_v.eq(1), slot_lo.eq(b_lo),
-                                 slot_hi.eq(Mux(b_hi < d_end, b_hi, d_end))]
-                with m.If((rem[1:] == 0) | (b_hi >= d_end)):
+                with m.If(rem[0] & (b_lo < b_end)):
+                    m.d.sync += [slot_v.eq(1), slot_lo.eq(b_lo), slot_hi.eq(smin(b_hi, b_end))]
+                with m.If((rem[1:] == 0) | (b_hi >= b_end)):
                     m.d.sync += p_done.eq(1)
             with m.Else():
                 with m.If(Mux(p_cand, e_ne[1], e_ne[0])):
@@ -585,7 +582,7 @@ class AttentionEngine(wiring.Component):
             for qi in range(Q):
                 p_i = pos_s + qi
                 end_i = Mux(causal & (p_i + 1 < t_s), p_i + 1, t_s)
-                lo_i = w_lo + qi
+                lo_i = b_wlo + qi                # query 0's window start (setup pipeline)
                 in_win = (jj >= lo_i) & (jj < lo_i + win_s)
                 keep = Signal(name=f"keep_q{qi}")
                 with m.Switch(mode):
@@ -735,7 +732,6 @@ class AttentionEngine(wiring.Component):
         # synthesis keeps apart (``distinct_register``), so no net fans out to all Q * d
         acc_sel = Signal(signed(accw))
         chain = [a_ for row in accs for a_ in row]
-        impl = resolve_impl(self.dsp, platform)
         seg = 8
         shift = [distinct_register(m, o_iss, f"oshift{k}", impl)
                  for k in range(-(-len(chain) // seg))]
@@ -745,20 +741,15 @@ class AttentionEngine(wiring.Component):
             with m.If(shift[n // seg]):
                 m.d.sync += a_.eq(nxt)
         oval = requantize(m, acc_sel, omult, oshift, 127, self.dsp, "orq")   # after stage 1
-        ov = [Signal(name=f"ov{k}") for k in range(REQUANT_LATENCY + 1)]
-        olst = [Signal(name=f"olast{k}") for k in range(REQUANT_LATENCY + 1)]
-        oflg = [Signal(name=f"oflag{k}") for k in range(REQUANT_LATENCY + 1)]
-        o_iss_r, olst_r, oflg_r = Signal(), Signal(), Signal()     # beside the shift enable
-        m.d.sync += [o_iss_r.eq(o_iss), olst_r.eq(ocol == d - 1), oflg_r.eq(flags.bit_select(oq, 1))]
-        m.d.sync += [ov[0].eq(o_iss_r), olst[0].eq(olst_r), oflg[0].eq(oflg_r)]
-        for k in range(REQUANT_LATENCY):
-            m.d.sync += [ov[k + 1].eq(ov[k]), olst[k + 1].eq(olst[k]), oflg[k + 1].eq(oflg[k])]
-        o_w = ov[-1]
+        # issue, "last column" and "fully masked" travel beside the value: shift enable,
+        # chain head, requantizer
+        o_w, o_last, o_flag = delay(m, Cat(o_iss, ocol == d - 1, flags.bit_select(oq, 1)),
+                                    REQUANT_LATENCY + 2, "oflags")
         m.d.sync += o_infl.eq(o_infl + o_iss - o_w)
         wo = data.View(ol, ofifo.w_data)
         ro = data.View(ol, ofifo.r_data)
-        m.d.comb += [ofifo.w_en.eq(o_w), wo.data.eq(Mux(oflg[-1], 0, oval)), wo.last.eq(olst[-1]),
-                     wo.all_masked.eq(oflg[-1]),
+        m.d.comb += [ofifo.w_en.eq(o_w), wo.data.eq(Mux(o_flag, 0, oval)), wo.last.eq(o_last),
+                     wo.all_masked.eq(o_flag),
                      self.o_stream.valid.eq(ofifo.r_rdy), ofifo.r_en.eq(self.o_stream.ready),
                      self.o_stream.payload.data.eq(ro.data), self.o_stream.payload.last.eq(ro.last),
                      self.o_stream.payload.all_masked.eq(ro.all_masked)]

@@ -28,8 +28,7 @@ def small():
 def _depth(dut):
     # one row of length 1 reaches the output: its element enters at step 1 at the earliest
     # (input valid is low in the cycle after reset) and leaves row_latency + 2 cycles later,
-    # at the last step; the cover run then also ends there (``cover_full_depth``: the
-    # assumptions admit every step), so no step is solved beyond the covers' need
+    # at the last step, so no step is solved beyond the covers' need
     return dut.row_latency + 2 * 1 + 2
 
 
