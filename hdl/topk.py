@@ -40,6 +40,15 @@ keeps their order. The cells thus hold the ``k_max`` best elements in ``(-score,
 order (valid cells are always a prefix), and the first ``kk = max(k, 1)`` of them are the
 top ``kk``.
 
+Registered compare: ``h[i].score < x[i].score`` is a register, ``lt[i]``, loaded a cycle
+ahead. While no pop happens, the next ``h[i]`` is ``x[i]`` or ``h[i]`` (by ``take[i]``) and
+the next ``x[i]`` is ``x[i-1]`` or ``h[i-1]`` (by ``take[i-1]``; cell 0's is the input).
+When ``take[i-1] = 1`` the element arrives with ``shift = 1`` and the cell takes it whatever
+the compare says, so only ``x[i-1]`` needs comparing: two compares chosen by ``take[i]``.
+Pops happen only while draining, when no wave is in cells ``0 .. kk-1``; a stale ``lt``
+there can only misdirect a wave further down, whose entries are never output (below), and
+an empty cell takes whatever ``lt`` says.
+
 Settle and drain: after ``last`` is accepted the unit stops accepting (``i_stream.ready =
 0``) and waits until no wave is in cells ``0 .. kk-1`` (a wave further down cannot change
 them). A wave started in cycle ``c`` has left cell ``kk - 1`` at cycle ``c + 1 + kk``, so a
@@ -95,7 +104,8 @@ class TopK(wiring.Component):
     row of ``N`` elements costs exactly ``N + settle + max(1, kept)`` cycles, where
     ``settle = max(0, kk - m)`` and ``m`` is the number of masked elements after the row's
     last unmasked element (``settle = 0`` for a row with no unmasked element). The
-    critical path is one cell: its score compare and the entry/incoming multiplexers.
+    compares are registered (``lt``), so a cell's enables come from registers through one
+    look-up table.
 
     Parameters
     ----------
@@ -160,8 +170,19 @@ class TopK(wiring.Component):
         m.d.sync += [xv[0].eq(inject), xsh[0].eq(0), x[0].score.eq(inp.score),
                      x[0].index.eq(inp.index)]
         take = [Signal(name=f"take{i}") for i in range(K)]
+        # lt[i] = (h[i].score < x[i].score), registered (see "Registered compare" in the
+        # module docstring): two compares of the next h[i] candidates against the score
+        # entering x[i] when take[i - 1] = 0 (the input's, for cell 0), chosen by take[i].
+        lt = [Signal(name=f"lt{i}") for i in range(K)]
+
+        def less(a, b):       # a < b for two signed values: the sign of the exact difference
+            return (a - b)[-1]
+
         for i in range(K):
-            m.d.comb += take[i].eq(xv[i] & (~hv[i] | xsh[i] | (h[i].score < x[i].score)))
+            m.d.comb += take[i].eq(xv[i] & (~hv[i] | xsh[i] | lt[i]))
+            entering = inp.score if i == 0 else x[i - 1].score
+            m.d.sync += lt[i].eq(Mux(take[i], less(x[i].score, entering),
+                                     less(h[i].score, entering)))
             if i + 1 < K:
                 m.d.sync += [xv[i + 1].eq(xv[i] & hv[i]), xsh[i + 1].eq(take[i]),
                              x[i + 1].eq(Mux(take[i], h[i], x[i]))]

@@ -233,3 +233,21 @@ def test_topk_displaced_entry_keeps_tie_order():
     assert [g["index"] for g in got] == [2, 0]
     exp, got = run_topk(rows, 3, 3, 0.0, 0)
     assert [g["index"] for g in got] == [2, 0, 1]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_topk_full_score_range(seed):
+    # Scores drawn from the ends of a 5-bit signed range (-16, -15, 14, 15) and around 0:
+    # differences of up to 31 overflow 5 bits, so a compare that dropped the difference's
+    # extra bit (or wrapped) would order -16 above 15.
+    sw = 5
+    lo, hi = -(1 << (sw - 1)), (1 << (sw - 1)) - 1
+    rng = np.random.default_rng(100 + seed)
+    choices = np.array([lo, lo + 1, -1, 0, 1, hi - 1, hi])
+    lengths = rng.integers(4, 20, 5)
+    rows = [(rng.choice(choices, n), rng.random(n) < 0.2) for n in lengths]
+    k_max = 6
+    exp, got = run_topk(rows, 1 + seed % k_max + 2, k_max, 0.3, seed, sw=sw)
+    assert len(got) == len(exp)
+    for e, g in zip(exp, got):
+        assert (g["empty"], g["last"]) == (1, 1) if e["empty"] else g == e, (seed, g, e)
