@@ -335,7 +335,11 @@ class AttentionEngine(wiring.Component):
         m.d.sync += start_r.eq(start)
         with m.If(start):
             m.d.sync += busy.eq(1)
+        # the decoded mode flags are registers too (the decode sat on the softmax feed path)
+        is_topk, is_block = Signal(), Signal()
         with m.If(~busy):
+            m.d.sync += [is_topk.eq(self.mode == MODE_CODES["topk"]),
+                         is_block.eq(self.mode == MODE_CODES["block"])]
             m.d.sync += [mode.eq(self.mode), causal.eq(self.causal),
                          t_len.eq(self.t_len), pos.eq(self.pos), win.eq(self.window),
                          n_glob.eq(self.n_global), brow.eq(self.block_row), kk.eq(self.k),
@@ -348,8 +352,6 @@ class AttentionEngine(wiring.Component):
         with m.Elif(busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
         m.d.comb += topk.k.eq(kk)
-
-        is_topk = mode == MODE_CODES["topk"]
 
         # ------------------------------------------------------------ interval generator
         TW = bits_for(2 * T + 2) + 2
@@ -409,8 +411,6 @@ class AttentionEngine(wiring.Component):
         rem = Signal(self.n_blocks)         # block bits not yet scanned (bit 0 = this block)
         b_lo = Signal(range(self.n_blocks * self.block + 1))
         b_hi = Signal(range(self.n_blocks * self.block + self.block + 1))   # b_lo + block
-        is_block = Signal()
-        m.d.comb += is_block.eq(mode == MODE_CODES["block"])
         with m.If(start):
             m.d.sync += [p_run.eq(0), p_done.eq(0), p_cand.eq(0), slot_v.eq(0)]
         with m.If(start_r):

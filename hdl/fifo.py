@@ -158,6 +158,10 @@ class SkidBuffer(wiring.Component):
         skid = Signal(self._shape, reset_less=True)
         m.d.comb += [i.ready.eq(~skid_v), o.valid.eq(main_v), o.payload.eq(main)]
         take = i.valid & ~skid_v
+        # the skid entry's data follows the input while the entry is empty, so only its
+        # valid bit (not its data enables) depends on the consumer's ready
+        with m.If(~skid_v):
+            m.d.sync += skid.eq(i.payload)
         with m.If(~main_v | o.ready):
             # the main register is free (or being taken): the skid entry first, else input
             with m.If(skid_v):
@@ -165,5 +169,5 @@ class SkidBuffer(wiring.Component):
             with m.Else():
                 m.d.sync += [main.eq(i.payload), main_v.eq(take)]
         with m.Elif(take):
-            m.d.sync += [skid.eq(i.payload), skid_v.eq(1)]
+            m.d.sync += skid_v.eq(1)
         return m
