@@ -463,11 +463,16 @@ class AttentionEngine(wiring.Component):
         row_start = iss & iss_first
         fifo_w = Signal()
         m.d.sync += inflight.eq(inflight + row_start - fifo_w)
-        with m.If(row_start & ~iss_mask):
-            with m.If(pred):
-                m.d.sync += self.k4_rows.eq(self.k4_rows + 1)
-            with m.Else():
-                m.d.sync += self.k_rows.eq(self.k_rows + 1)
+        # the row counters count one cycle late (a registered event), so the issue decision
+        # does not fan out to their 32 enables; the last counted row starts long before the
+        # job ends (the dummy row is masked), and none starts in the cycle after ``start_r``
+        count_k, count_k4 = Signal(), Signal()
+        m.d.sync += [count_k.eq(row_start & ~iss_mask & ~pred),
+                     count_k4.eq(row_start & ~iss_mask & pred)]
+        with m.If(count_k4):
+            m.d.sync += self.k4_rows.eq(self.k4_rows + 1)
+        with m.If(count_k):
+            m.d.sync += self.k_rows.eq(self.k_rows + 1)
 
         front_done = Signal()
         job_done = Signal()
