@@ -224,7 +224,7 @@ class AttentionEngine(wiring.Component):
         requantizer and its FIFO write, the V stage (V read, DSP, accumulate) and the output
         stage (shift enable, accumulator chain head, requantizer, FIFO)."""
         scorer = RAM_READ_LATENCY + MULT18_LATENCY + _tree_stages(self.lanes) + 1
-        v_stage = RAM_READ_LATENCY + MULT18_LATENCY + 1
+        v_stage = RAM_READ_LATENCY + MULT18_LATENCY + 2
         return scorer + (REQUANT_LATENCY + 1) + v_stage + (2 + REQUANT_LATENCY + 1)
 
     @property
@@ -696,12 +696,13 @@ class AttentionEngine(wiring.Component):
         flags = Signal(Q)                         # per query: its row was fully masked
         viss = Signal()
         m.d.comb += [vr.addr.eq(vj * B + vb), vr.en.eq(1)]
-        # stages: issue -> V words (RegisteredRAM) -> products (Mult18) -> accumulate; the
-        # probability travels with the beat (the next row's may already be popped)
+        # stages: issue -> V words (RegisteredRAM) -> products (Mult18, one more register)
+        # -> accumulate; the probability travels with the beat (the next row's may already
+        # be popped)
         vl = data.StructLayout({"valid": 1, "b": range(B)})
         v0 = Signal(vl)
         m.d.comb += [v0.valid.eq(viss), v0.b.eq(vb)]
-        v_acc = delay(m, v0, RAM_READ_LATENCY + MULT18_LATENCY, "vs")
+        v_acc = delay(m, v0, RAM_READ_LATENCY + MULT18_LATENCY + 1, "vs")
         for qi in range(Q):
             sfx = f"_q{qi}" if Q > 1 else ""
             p_rd = delay(m, vps[qi], RAM_READ_LATENCY, f"vp_rd{sfx}", reset_less=True)
@@ -710,7 +711,11 @@ class AttentionEngine(wiring.Component):
                 mul = Mult18(self.dsp)
                 m.submodules[f"vmul{i}{sfx}"] = mul
                 m.d.comb += [mul.a.eq(p_rd), mul.b.eq(vr.data[i])]
-                vprods.append(mul.p[:8 + pw + 1].as_signed())
+                # one register after the DSP: its output reached the B accumulators it feeds
+                # across the die (4.3 ns of routing at -6, v15's critical path)
+                vprod = Signal(signed(8 + pw + 1), name=f"vprod{i}{sfx}", reset_less=True)
+                m.d.sync += vprod.eq(mul.p[:8 + pw + 1].as_signed())
+                vprods.append(vprod)
             with m.If(v_acc.valid):
                 for bb in range(B):
                     with m.If(v_acc.b == bb):
@@ -728,7 +733,7 @@ class AttentionEngine(wiring.Component):
         o_credit = Signal()
         m.d.comb += o_credit.eq(o_infl + ofifo.level < _OUT_FIFO)
         # cycles from the final V issue until its products are in the accumulators
-        v_drain = RAM_READ_LATENCY + MULT18_LATENCY + 1
+        v_drain = RAM_READ_LATENCY + MULT18_LATENCY + 2
         drain = Signal(range(v_drain + 1))
         # stage 1: the accumulators leave as a shift chain in output order (query by query,
         # column by column), zeros shifted in behind them: after the job's Q * d output beats
