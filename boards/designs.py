@@ -121,8 +121,15 @@ def parse_param(text: str):
 
 
 def _gemv(params):
-    from attnkit.hdl.gemv import GemvArray
-    return GemvArray(**params)
+    from attnkit.hdl.gemv import GemvArray, gemv_dsp_count
+    params = dict(params)
+    floorplan = params.pop("floorplan")
+    if floorplan is None:
+        return GemvArray(**params)
+    # floorplan=DEVICE: lane p's DSP on the p-th site of a serpentine walk over the DSP rows
+    from .floorplan import serpentine_sites
+    sites = serpentine_sites(floorplan, gemv_dsp_count(params["lanes"], params["weight_bits"]))
+    return GemvArray(**params, dsp_bels=sites)
 
 
 def _gemv_ops(params):
@@ -134,10 +141,11 @@ register(Design(
     "gemv", _gemv,
     # Small enough that the default build takes about a minute on LFE5U-25F (28 DSPs).
     defaults={"lanes": 8, "weight_bits": 8, "acc_width": 32, "requant": False,
-              "max_n": 1024, "group": 8},
+              "max_n": 1024, "group": 8, "floorplan": None},
     ops_per_cycle=_gemv_ops,
     description="systolic GEMV array (attnkit.hdl.gemv.GemvArray): int8 x int8/int4, "
-                "int32 accumulation",
+                "int32 accumulation; floorplan=DEVICE fixes the lanes' DSP sites "
+                "(attnkit.boards.floorplan)",
 ))
 
 

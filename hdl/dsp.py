@@ -44,15 +44,21 @@ class Mult18(wiring.Component):
     ----------
     dsp : ``"auto"``, ``"primitive"`` or ``"behavioural"``
         ``"auto"`` instantiates MULT18X18D when elaborated for an ECP5 platform.
+    bel : str, optional
+        nextpnr site for the primitive (its ``BEL`` attribute, e.g. ``"X4/Y10/MULT18_0"``;
+        :mod:`attnkit.boards.floorplan`); ignored by the behavioural model.
     """
 
     a: In(signed(18))
     b: In(signed(18))
     p: Out(signed(36))
 
-    def __init__(self, dsp: str = "auto"):
+    def __init__(self, dsp: str = "auto", bel: str | None = None):
         resolve_impl(dsp, None)  # validate early
+        if bel is not None and not isinstance(bel, str):
+            raise TypeError(f"bel must be a string or None, not {bel!r}")
         self._dsp = dsp
+        self._bel = bel
         super().__init__()
 
     def elaborate(self, platform):
@@ -68,6 +74,8 @@ class Mult18(wiring.Component):
             for i in range(4):
                 ports[f"i_CE{i}"] = 1
                 ports[f"i_RST{i}"] = 0
+            if self._bel is not None:
+                ports["a_BEL"] = self._bel      # nextpnr: place the cell at this site
             m.submodules.mult = Instance(
                 "MULT18X18D",
                 p_REG_INPUTA_CLK="CLK0", p_REG_INPUTB_CLK="CLK0",

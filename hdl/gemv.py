@@ -86,7 +86,7 @@ from .carry_chain import gated_add
 from .pipeline import delay, distinct_register
 from .requant import REQUANT_LATENCY, requantize
 
-__all__ = ["GemvArray", "MAX_LANES"]
+__all__ = ["GemvArray", "MAX_LANES", "gemv_dsp_count"]
 
 #: Every MULT18X18D of the largest ECP5 (LFE5U-85F: 156).
 MAX_LANES = 312
@@ -96,6 +96,11 @@ _INT4_SPLIT = 12          # bit position of the high int4 product inside the pac
 # the DSP column to the accumulator in two hops (at 156 DSPs the single hop was the
 # critical path: 2.8 ns of routing).
 _PROD_STAGES = 2
+
+
+def gemv_dsp_count(lanes: int, weight_bits: int) -> int:
+    """DSPs of an array: one per lane for int8 weights, one per two lanes for int4."""
+    return lanes if weight_bits == 8 else lanes // 2
 
 
 class GemvArray(wiring.Component):
@@ -119,10 +124,14 @@ class GemvArray(wiring.Component):
         Multiplier and activation-buffer implementation (:class:`attnkit.hdl.dsp.Mult18`,
         :class:`attnkit.hdl.ebr.RegisteredRAM`); ``"auto"`` uses the ECP5 primitives when
         elaborated for an ECP5 platform.
+    dsp_bels : sequence of str, optional
+        A placement for the lanes' DSPs: one nextpnr site per DSP (:attr:`dsp_count`), in
+        lane order (:func:`attnkit.boards.floorplan.serpentine_sites`).
     """
 
     def __init__(self, *, lanes: int = 16, weight_bits: int = 8, acc_width: int = 32,
-                 requant: bool = False, max_n: int = 4096, group: int = 8, dsp: str = "auto"):
+                 requant: bool = False, max_n: int = 4096, group: int = 8, dsp: str = "auto",
+                 dsp_bels=None):
         check_int("lanes", lanes, 1, MAX_LANES)
         check_choice("weight_bits", weight_bits, (4, 8))
         check_int("acc_width", acc_width, 18, 48)
@@ -146,6 +155,14 @@ class GemvArray(wiring.Component):
         self.group = group
         self.dsp = dsp
         self.n_groups = -(-lanes // group)
+        if dsp_bels is not None:
+            dsp_bels = tuple(dsp_bels)
+            if len(dsp_bels) != self.dsp_count or not all(isinstance(b, str) for b in dsp_bels):
+                raise ValueError(f"dsp_bels must be {self.dsp_count} site names (one per DSP), "
+                                 f"not {len(dsp_bels)} entries")
+            if len(set(dsp_bels)) != len(dsp_bels):
+                raise ValueError("dsp_bels names a site twice")
+        self.dsp_bels = dsp_bels
         self.out_width = 8 if requant else acc_width
         members = {
             "m": In(16),
@@ -168,7 +185,7 @@ class GemvArray(wiring.Component):
 
     @property
     def dsp_count(self) -> int:
-        return self.lanes if self.weight_bits == 8 else self.lanes // 2
+        return gemv_dsp_count(self.lanes, self.weight_bits)
 
     # Pipeline, counted from the cycle an issue handshake happens (cycle 0):
     #   1: issue register; 2: block-RAM output register; 3 + g: group g's activation
@@ -446,12 +463,15 @@ class GemvArray(wiring.Component):
         return m
 
     # -- pieces ---------------------------------------------------------------------------------
+    def _bel(self, k):
+        return None if self.dsp_bels is None else self.dsp_bels[k]
+
     def _products(self, m, g, gx, w_lanes):
         """Yield ``[(lane, product)]`` per DSP of group ``g``; products are registered (split stage)."""
         lo = g * self.group
         if self.weight_bits == 8:
             for i, w in enumerate(w_lanes):
-                mul = Mult18(self.dsp)
+                mul = Mult18(self.dsp, self._bel(lo + i))
                 m.submodules[f"mul{lo + i}"] = mul
                 m.d.comb += [mul.a.eq(w), mul.b.eq(gx)]
                 prod = Signal(signed(16), name=f"prod{lo + i}", reset_less=True)
@@ -460,7 +480,7 @@ class GemvArray(wiring.Component):
         else:
             for i in range(0, len(w_lanes), 2):
                 w_lo, w_hi = w_lanes[i], w_lanes[i + 1]
-                mul = Mult18(self.dsp)
+                mul = Mult18(self.dsp, self._bel((lo + i) // 2))
                 m.submodules[f"mul{lo + i}_{lo + i + 1}"] = mul
                 m.d.comb += [mul.a.eq((w_hi << _INT4_SPLIT) + w_lo), mul.b.eq(gx)]
                 p_lo = Signal(signed(_INT4_SPLIT), name=f"prod{lo + i}", reset_less=True)
