@@ -256,7 +256,11 @@ class GemvArray(wiring.Component):
         m_r = Signal(16)
         n_last = Signal(nb)           # n - 1
         col = Signal(nb)
-        cols_left = Signal(nb)        # n - 1 - col
+        # n - 3 - col: after issuing a column that is not the last, the next one is the last
+        # exactly when this was -1 (cols left == 1), so ``last_col`` loads its sign bit
+        # instead of an equality compare (3 LUT levels, the critical path at -6)
+        cl_m2 = Signal(signed(nb + 2))
+        n_m3 = Signal(signed(nb + 2))   # n - 3
         n_is1 = Signal()
         tile0 = Signal()
         row_base = Signal(17)         # first row of the current tile
@@ -298,13 +302,13 @@ class GemvArray(wiring.Component):
         m_le_p = Signal()
         flushing = self._reset_flush(m)
         with m.If(~active & ~starting & ~flushing & self.x_stream.valid):
-            m.d.sync += [starting.eq(1), m_r.eq(self.m), n_last.eq(self.n - 1),
+            m.d.sync += [starting.eq(1), m_r.eq(self.m), n_last.eq(self.n - 1), n_m3.eq(self.n - 3),
                          m_le_p.eq(self.m <= P), row_base2.eq(2 * P)]
             if self.requant:
                 m.d.sync += rq_r.eq(Cat(self.req_mult, self.req_shift))
         with m.If(starting):
             m.d.sync += [starting.eq(0), active.eq(1), col.eq(0),
-                         cols_left.eq(n_last), n_is1.eq(n_last == 0),
+                         cl_m2.eq(n_m3), n_is1.eq(n_last == 0),
                          tile0.eq(1), row_base.eq(0),
                          last_col.eq(n_last == 0), last_tile.eq(m_le_p)]
             # (``next_last_tile`` needs no start value: ``row_base2`` is 2P from the
@@ -312,7 +316,7 @@ class GemvArray(wiring.Component):
         with m.If(issue):
             with m.If(last_col):
                 m.d.sync += [col.eq(0), tile0.eq(0), row_base.eq(row_base + P), row_base2.eq(row_base2 + P),
-                             cols_left.eq(n_last), last_col.eq(n_is1), last_tile.eq(next_last_tile)]
+                             cl_m2.eq(n_m3), last_col.eq(n_is1), last_tile.eq(next_last_tile)]
                 m.d.comb += set_pending.eq(1)
                 # m_r + ~row_base == m_r - row_base - 1
                 m.d.sync += [d_rows_m1.eq(Mux(last_tile, m_r + ~row_base, P - 1)), d_job_last.eq(last_tile),
@@ -320,7 +324,7 @@ class GemvArray(wiring.Component):
                 with m.If(last_tile):
                     m.d.sync += active.eq(0)
             with m.Else():
-                m.d.sync += [col.eq(col + 1), cols_left.eq(cols_left - 1), last_col.eq(cols_left == 1)]
+                m.d.sync += [col.eq(col + 1), cl_m2.eq(cl_m2 - 1), last_col.eq(cl_m2[-1])]
 
         # ---- activation buffer --------------------------------------------------------------
         # The issue decision reaches no block-RAM pin: the write happens one cycle later from
