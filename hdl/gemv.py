@@ -263,18 +263,22 @@ class GemvArray(wiring.Component):
         n_m3 = Signal(signed(nb + 2))   # n - 3
         n_is1 = Signal()
         tile0 = Signal()
-        row_base = Signal(17)         # first row of the current tile
+        # m - 1 - (first row of the current tile): the tile's rows minus 1 when it is the
+        # last tile, so a drained tile's row count is a multiplexer, not an adder (the adder
+        # on the final-column path was the critical path at -6 once the DSPs were placed)
+        rows_m1 = Signal(signed(18))
         pending = Signal()            # the last tile's results are still in the result chain
         issue = Signal()
 
         # ``last_col``/``last_tile`` are registered flags, recomputed whenever ``col`` or
-        # ``row_base`` changes, so no comparator sits on the issue path.
+        # the tile changes, so no comparator sits on the issue path (``row_base``: the
+        # current tile's first row, kept only as ``rows_m1`` and ``row_base2``).
         last_col = Signal()           # col == n - 1
         last_tile = Signal()          # row_base + P >= m
-        # row_base + 2P >= m, one cycle late: row_base changes at most once per tile and tile
+        # row_base + 2P >= m, one cycle late: the tile changes at most once per tile and tile
         # switches are >= capture_delay cycles apart (they wait for the previous drain).
         next_last_tile = Signal()
-        row_base2 = Signal(18)        # row_base + 2P, kept alongside row_base
+        row_base2 = Signal(18)        # row_base + 2P
         m.d.sync += next_last_tile.eq(row_base2 >= m_r)
         x_ok = ~tile0 | self.x_stream.valid
         # ``pending | ~credit_ok`` (credit_ok: the output FIFO has room for a whole tile) as
@@ -309,17 +313,16 @@ class GemvArray(wiring.Component):
         with m.If(starting):
             m.d.sync += [starting.eq(0), active.eq(1), col.eq(0),
                          cl_m2.eq(n_m3), n_is1.eq(n_last == 0),
-                         tile0.eq(1), row_base.eq(0),
+                         tile0.eq(1), rows_m1.eq(m_r - 1),
                          last_col.eq(n_last == 0), last_tile.eq(m_le_p)]
             # (``next_last_tile`` needs no start value: ``row_base2`` is 2P from the
             # sampling cycle on, so the free-running compare is right from here)
         with m.If(issue):
             with m.If(last_col):
-                m.d.sync += [col.eq(0), tile0.eq(0), row_base.eq(row_base + P), row_base2.eq(row_base2 + P),
+                m.d.sync += [col.eq(0), tile0.eq(0), rows_m1.eq(rows_m1 - P), row_base2.eq(row_base2 + P),
                              cl_m2.eq(n_m3), last_col.eq(n_is1), last_tile.eq(next_last_tile)]
                 m.d.comb += set_pending.eq(1)
-                # m_r + ~row_base == m_r - row_base - 1
-                m.d.sync += [d_rows_m1.eq(Mux(last_tile, m_r + ~row_base, P - 1)), d_job_last.eq(last_tile),
+                m.d.sync += [d_rows_m1.eq(Mux(last_tile, rows_m1, P - 1)), d_job_last.eq(last_tile),
                              d_rq.eq(rq_r)]
                 with m.If(last_tile):
                     m.d.sync += active.eq(0)
