@@ -237,11 +237,18 @@ class GemvArray(wiring.Component):
         their initial values, the lane pipeline empty) there is no flush.
         Returns the registered ``flushing`` flag."""
         n = self.flush_cycles
-        count = Signal(range(n + 1), name="flush_count", reset_less=True)
+        assert n >= 2
+        # counts n - 2 .. 0 then rests at -1: "still flushing" is the sign bit, and the
+        # decrement's enable is that bit (an ``== 0`` / ``> 1`` compare on the count was a
+        # critical path of the floorplanned 156-lane build: 5.1 ns at -6, 3.9 ns at -8)
+        count = Signal(signed(bits_for(n) + 1), name="flush_count", init=-1, reset_less=True)
         flushing = Signal(name="flushing", reset_less=True)
         rst = ResetSignal("sync")
-        m.d.sync += [count.eq(Mux(rst, n, Mux(count == 0, 0, count - 1))),
-                     flushing.eq(rst | (count > 1))]
+        with m.If(rst):
+            m.d.sync += count.eq(n - 2)
+        with m.Elif(~count[-1]):
+            m.d.sync += count.eq(count - 1)
+        m.d.sync += flushing.eq(rst | ~count[-1])
         return flushing
 
     # -- gateware -------------------------------------------------------------------------------
