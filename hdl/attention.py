@@ -221,8 +221,9 @@ class AttentionEngine(wiring.Component):
     def pipeline_cycles(self) -> int:
         """Pipeline latency a job adds beyond its walk, the softmax and the ``d`` output beats:
         the scorer (K read, DSP, adder tree, accumulator and score register), the score
-        requantizer and its FIFO write, the V stage (V read, DSP, accumulate) and the output
-        stage (shift enable, accumulator chain head, requantizer, FIFO)."""
+        requantizer and its FIFO write, the V stage (V read, DSP, product register,
+        accumulate) and the output stage (shift enable, accumulator chain head, requantizer,
+        FIFO)."""
         scorer = RAM_READ_LATENCY + MULT18_LATENCY + _tree_stages(self.lanes) + 1
         v_stage = RAM_READ_LATENCY + MULT18_LATENCY + 2
         return scorer + (REQUANT_LATENCY + 1) + v_stage + (2 + REQUANT_LATENCY + 1)

@@ -282,7 +282,7 @@ class GemvArray(wiring.Component):
         # current tile's first row, kept only as ``rows_m1`` and ``row_base2``).
         last_col = Signal()           # col == n - 1
         last_tile = Signal()          # row_base + P >= m
-        # row_base + 2P >= m, one cycle late: the tile changes at most once per tile and tile
+        # row_base + 2P >= m, one cycle late: row_base2 changes once per tile and tile
         # switches are >= capture_delay cycles apart (they wait for the previous drain).
         next_last_tile = Signal()
         row_base2 = Signal(18)        # row_base + 2P
@@ -305,8 +305,9 @@ class GemvArray(wiring.Component):
 
         rq_r = Signal(REQUANT_MULT_BITS + 6)      # job's (req_mult, req_shift)
         d_rq = Signal.like(rq_r)                  # ... of the tile being drained
-        # Job start, two cycles: the first samples the ports (``m``, ``n``, requant), the
-        # second derives the flags from those registers, so no port feeds a comparator.
+        # Job start, two cycles: the first samples the ports (``m``, ``n``, requant; ``n - 1``,
+        # ``n - 3`` and ``m <= P`` go straight into registers), the second derives the flags
+        # from those registers, so no port reaches the issue logic.
         starting = Signal()
         # ``m <= P`` sampled with ``m``: the compare on ``m_r`` in the start cycle was the
         # critical path once the DSPs were floorplanned (5.1 ns at -6)
