@@ -97,6 +97,13 @@ class ECP5Device:
         return self.packages[0]
 
     @property
+    def die(self) -> str:
+        """The size part of the nextpnr flag (``"25k"``, ``"85k"``, ...): parts with the same
+        value share a floorplan. (The 12F says ``"12k"``, though nextpnr builds it on the 25k
+        chip database.)"""
+        return self.nextpnr_flag.rsplit("-", 1)[-1]
+
+    @property
     def default_speed(self) -> int:
         return self.speeds[0]
 

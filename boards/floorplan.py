@@ -23,7 +23,7 @@ from .ecp5 import device
 
 __all__ = ["mult18_rows", "serpentine_sites", "FLOORPLAN_DEVICES"]
 
-# die (nextpnr flag without the family prefix) -> (row Y coordinates, block first columns)
+# ECP5Device.die -> (row Y coordinates, block first columns)
 _DIES = {
     "85k": ((10, 34, 58), (4, 13, 22, 31, 40, 49, 58, 69, 78, 87, 96, 105, 114)),
 }
@@ -36,11 +36,10 @@ FLOORPLAN_DEVICES = ("LFE5U-85F", "LFE5UM-85F", "LFE5UM5G-85F")
 
 def _die(name):
     dev = device(name)
-    die = dev.nextpnr_flag.rsplit("-", 1)[-1]
-    if die not in _DIES:
+    if dev.die not in _DIES:
         raise ValueError(f"no DSP floorplan for {dev.name} (tabulated: "
                          f"{', '.join(FLOORPLAN_DEVICES)})")
-    return dev, _DIES[die]
+    return dev, _DIES[dev.die]
 
 
 def mult18_rows(name) -> list:

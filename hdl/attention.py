@@ -64,9 +64,9 @@ cycle per block before the first kept one), the softmax's ``row_latency + 2 * (k
 ``B`` cycles per kept V row (overlapping the softmax output), ``d`` output cycles, and for
 top-k the unit's settle (its drain starts ``k + 1`` cycles after its last unmasked element,
 or the cycle after the row's closing element if that is later; see
-:class:`~attnkit.hdl.topk.TopK`) and the drain of ``kept`` entries. The tests assert ``cycles(sparse) <= kept_fraction *
-cycles(dense) + overhead`` for the static patterns and that the V phase grows with ``k``,
-not ``T``.
+:class:`~attnkit.hdl.topk.TopK`) and the drain of ``kept`` entries. The tests assert
+``cycles(sparse) <= kept_fraction * cycles(dense) + overhead`` for the static patterns and
+that the V phase grows with ``k``, not ``T``.
 """
 
 from __future__ import annotations

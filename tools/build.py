@@ -179,8 +179,7 @@ def main(argv=None) -> int:
             speed = dev.check_speed(dev.default_speed if args.speed is None else args.speed)
         board_mode = prof is not None and not args.ooc
         plan = params.get("floorplan")
-        if plan is not None and ecp5.device(plan).nextpnr_flag.rsplit("-", 1)[-1] != \
-                dev.nextpnr_flag.rsplit("-", 1)[-1]:
+        if plan is not None and ecp5.device(plan).die != dev.die:
             raise ValueError(f"floorplan={plan} names sites of another die than the build's "
                              f"device {dev.name}")
         if board_mode and design.board_top is None:

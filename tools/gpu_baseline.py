@@ -9,7 +9,8 @@ OPs/s of each, and writes a profile (schema ``attnkit.measured_profile/1``) that
     python tools/gpu_baseline.py --device cuda --out profile.json   # < 2 min on H100
     python tools/gpu_baseline.py --device cpu --quick --out cpu.json
 
-PyTorch 2.13.0 is a dependency of attnkit (the MiniLM reference test needs it); on a CUDA machine PyPI's 2.13.0 wheel is a CUDA build.
+PyTorch 2.13.0 is a dependency of attnkit (the MiniLM reference test needs it; the ``gpu``
+extra names the same pin); on a CUDA machine PyPI's 2.13.0 wheel is a CUDA build.
 
 Method
 ------
