@@ -84,7 +84,7 @@ from ..golden.quant import REQUANT_MULT_BITS
 from ..golden.softmax import SoftmaxConfig
 from .dsp import MULT18_LATENCY, Mult18, resolve_impl
 from .ebr import RAM_READ_LATENCY, RegisteredRAM
-from .fifo import BlockFifo, SkidBuffer
+from .fifo import BlockFifo, LutFifo, SkidBuffer
 from .pipeline import delay, distinct_register, updown_counter
 from .requant import REQUANT_LATENCY, requantize
 from .softmax import Softmax
@@ -266,14 +266,18 @@ class AttentionEngine(wiring.Component):
         # the top-k unit never compares its index field (ties are decided by arrival
         # order), so it carries the index and the requantized logit together
         m.submodules.topk = topk = TopK(self.k_max, sw, iw + lw)
+        # ``below``: the predict threshold's verdict, computed in the requantizer pipeline and
+        # carried with the score (no compare between the score FIFO and the top-k unit)
         sel_fields = {"score": signed(sw), "logit": signed(lw), "index": unsigned(iw),
-                      "mask": 1, "last": 1, "pred": 1}
+                      "mask": 1, "last": 1, "pred": 1, "below": 1}
         if Q > 1:
             # prefill: the other queries' logits, and every query's mask (its own pattern
             # excludes this key, or the row's closing element); ``score``/``logit`` are query 0's
             sel_fields.update({"xlogit": data.ArrayLayout(signed(lw), Q - 1), "qmask": Q})
         sel_l = data.StructLayout(sel_fields)
-        m.submodules.score_fifo = sfifo = SyncFIFOBuffered(width=sel_l.size, depth=_SCORE_FIFO)
+        # LUT-RAM FIFO: its output is a register slice, so the softmax feed's ready reaches
+        # no counter (the write side is covered by ``credit``, below)
+        m.submodules.score_fifo = sfifo = LutFifo(sel_l.size, _SCORE_FIFO)
         idx_l = data.StructLayout({"index": unsigned(iw), "mask": 1})
         # the index FIFO holds a whole row's indices (block RAM): a BlockFifo, whose outputs
         # are registers (a SyncFIFOBuffered this deep reads its DP16KD without the output
@@ -362,58 +366,69 @@ class AttentionEngine(wiring.Component):
         # windows slide by one per query, so the union is one interval from the first
         # query's window start to the last query's window end.
 
-        def smax(a, b):
-            return Mux(a > b, a, b)
-
-        def smin(a, b):
-            return Mux(a < b, a, b)
-
         # The walk's intervals come from a producer that runs ahead of the walk through a
-        # one-interval slot, so no comparison or search sits between two walked intervals.
+        # slot, so no comparison or search sits between two walked intervals.
         # (1) The job's static bounds from the latched configuration, a free-running pipeline
-        # of SETUP_CYCLES stages (one adder or one compare + mux per stage):
-        SETUP_CYCLES = 5
-        a_last1, a_wsub, a_winq = (Signal(signed(TW + 1), name=n) for n in ("a_last1", "a_wsub", "a_winq"))
+        # of SETUP_CYCLES stages, each one carry chain (an add or a compare) or one level of
+        # multiplexers, never both (the configuration is constant during a job, so a later
+        # stage may read any earlier one):
+        SETUP_CYCLES = 7
+
+        def sreg(name):
+            return Signal(signed(TW + 1), name=name)
+
+        a_last1, a_wsub, a_winq = sreg("a_last1"), sreg("a_wsub"), sreg("a_winq")
         m.d.sync += [a_last1.eq(pos_s + Q), a_wsub.eq(Mux(causal, win_s - 1, win_s >> 1)),
                      a_winq.eq(win_s + (Q - 1))]
-        b_end, b_wlo = Signal(signed(TW + 1), name="b_end"), Signal(signed(TW + 1), name="b_wlo")
-        m.d.sync += [b_end.eq(Mux(causal & (a_last1 < t_s), a_last1, t_s)), b_wlo.eq(pos_s - a_wsub)]
-        # (the configuration is constant during a job, so a later stage may read any earlier
-        # one: ``b_end`` is used as it is from here on)
-        c_whi, c_wlo, c_gwlo, c_g = (Signal(signed(TW + 1), name=n)
-                                     for n in ("c_whi", "c_wlo", "c_gwlo", "c_g"))
-        m.d.sync += [c_whi.eq(b_wlo + a_winq), c_wlo.eq(smax(b_wlo, 0)),
-                     c_gwlo.eq(smax(b_wlo, n_glob)), c_g.eq(smin(n_glob, b_end))]
-        # (stage 4) up to two intervals per mode; block mode scans the bitmap instead
+        b_wlo = sreg("b_wlo")
+        b_lt = Signal(name="b_lt")               # the causal end a_last1 is before T
+        m.d.sync += [b_wlo.eq(pos_s - a_wsub), b_lt.eq(a_last1 < t_s)]
+        b_end, c_whi = sreg("b_end"), sreg("c_whi")
+        c_gt_g = Signal(name="c_gt_g")           # the window starts after the global keys
+        m.d.sync += [b_end.eq(Mux(causal & b_lt, a_last1, t_s)), c_whi.eq(b_wlo + a_winq),
+                     c_gt_g.eq(b_wlo > n_glob)]
+        c_wlo, c_gwlo = sreg("c_wlo"), sreg("c_gwlo")
+        d_whi_lt, d_g_lt = Signal(name="d_whi_lt"), Signal(name="d_g_lt")
+        m.d.sync += [c_wlo.eq(Mux(b_wlo[-1], 0, b_wlo)), c_gwlo.eq(Mux(c_gt_g, b_wlo, n_glob)),
+                     d_whi_lt.eq(c_whi < b_end), d_g_lt.eq(n_glob < b_end)]
+        e_whi, e_g = sreg("e_whi"), sreg("e_g")   # min(window end, end), min(n_global, end)
+        m.d.sync += [e_whi.eq(Mux(d_whi_lt, c_whi, b_end)), e_g.eq(Mux(d_g_lt, n_glob, b_end))]
+        # up to two intervals per mode; block mode scans the bitmap instead
         d_lo = [Signal(signed(TW + 1), name=f"d_lo{i}") for i in range(2)]
         d_hi = [Signal(signed(TW + 1), name=f"d_hi{i}") for i in range(2)]
         d_two = Signal()                     # global + window: two intervals
         with m.Switch(mode):
             with m.Case(MODE_CODES["window"]):
-                m.d.sync += [d_lo[0].eq(c_wlo), d_hi[0].eq(smin(c_whi, b_end)), d_two.eq(0)]
+                m.d.sync += [d_lo[0].eq(c_wlo), d_hi[0].eq(e_whi), d_two.eq(0)]
             with m.Case(MODE_CODES["global_window"]):
-                m.d.sync += [d_lo[0].eq(0), d_hi[0].eq(c_g), d_lo[1].eq(smax(c_gwlo, 0)),
-                             d_hi[1].eq(smin(c_whi, b_end)), d_two.eq(1)]
+                m.d.sync += [d_lo[0].eq(0), d_hi[0].eq(e_g), d_lo[1].eq(c_gwlo),
+                             d_hi[1].eq(e_whi), d_two.eq(1)]
             with m.Default():
                 m.d.sync += [d_lo[0].eq(0), d_hi[0].eq(b_end), d_two.eq(0)]
-        e_ne = [Signal(name=f"e_ne{i}") for i in range(2)]   # (stage 5) interval not empty
+        e_ne = [Signal(name=f"e_ne{i}") for i in range(2)]   # (last stage) interval not empty
         m.d.sync += [e_ne[i].eq(d_lo[i] < d_hi[i]) for i in range(2)]
-        # (2) The producer: one candidate interval per cycle into the slot (when it is free or
-        # being taken); a static candidate is emitted if not empty; block mode scans the
+        # (2) The producer: one candidate interval per cycle into the slot (a two-entry
+        # register slice: the producer steps while its skid entry is empty); a static candidate is emitted if not empty; block mode scans the
         # bitmap one block per cycle (a shift register, so each step tests one bit):
         # block ``kb`` is emitted as [kb * block, min(kb * block + block, end)) if its bit
         # is set and it starts before ``end``. ``p_done`` after the final candidate.
         setup = Signal(range(SETUP_CYCLES + 1))
         p_run, p_done, p_cand = Signal(), Signal(), Signal()
-        slot_v = Signal()
-        slot_lo = Signal(range(T + 1))
-        slot_hi = Signal(range(T + 1))
-        slot_take = Signal()
+        # the slot: a register slice of intervals {lo, hi}, so the walk's take reaches only
+        # its registers (the producer steps while the slot's skid entry is empty)
+        slot_l = data.StructLayout({"lo": range(T + 1), "hi": range(T + 1)})
+        m.submodules.slot = slot = SkidBuffer(slot_l)
         rem = Signal(self.n_blocks)         # block bits not yet scanned (bit 0 = this block)
         b_lo = Signal(range(self.n_blocks * self.block + 1))
         b_hi = Signal(range(self.n_blocks * self.block + self.block + 1))   # b_lo + block
+        # ``b_lo < end`` and ``b_hi >= end`` as registers, each computed for the bounds it
+        # will hold (the next block's after a step: ``b_lo`` becomes ``b_hi``, ``b_hi``
+        # grows by ``block``), so no compare sits between the scan and the slot
+        b_end_mb = Signal(signed(TW + 1), name="b_end_mb")     # end - block
+        m.d.sync += b_end_mb.eq(b_end - self.block)
+        lo_in, hi_out = Signal(), Signal()
         with m.If(start):
-            m.d.sync += [p_run.eq(0), p_done.eq(0), p_cand.eq(0), slot_v.eq(0)]
+            m.d.sync += [p_run.eq(0), p_done.eq(0), p_cand.eq(0)]
         with m.If(start_r):
             m.d.sync += [setup.eq(SETUP_CYCLES - 1), rem.eq(brow), b_lo.eq(0), b_hi.eq(self.block)]
         with m.Elif(setup != 0):
@@ -421,21 +436,24 @@ class AttentionEngine(wiring.Component):
             with m.If(setup == 1):
                 m.d.sync += p_run.eq(1)
         step = Signal()
-        m.d.comb += step.eq(p_run & ~p_done & (~slot_v | slot_take))
-        with m.If(slot_take):
-            m.d.sync += slot_v.eq(0)
+        m.d.comb += step.eq(p_run & ~p_done & slot.i_stream.ready)
+        m.d.sync += [lo_in.eq(Mux(step, b_hi < b_end, b_lo < b_end)),
+                     hi_out.eq(Mux(step, b_hi >= b_end_mb, b_hi >= b_end))]
+        si_ = slot.i_stream
+        with m.If(is_block):
+            m.d.comb += [si_.valid.eq(p_run & ~p_done & rem[0] & lo_in),
+                         si_.payload.lo.eq(b_lo), si_.payload.hi.eq(Mux(hi_out, b_end, b_hi))]
+        with m.Else():
+            m.d.comb += [si_.valid.eq(p_run & ~p_done & Mux(p_cand, e_ne[1], e_ne[0])),
+                         si_.payload.lo.eq(Mux(p_cand, d_lo[1], d_lo[0])),
+                         si_.payload.hi.eq(Mux(p_cand, d_hi[1], d_hi[0]))]
         with m.If(step):
             with m.If(is_block):
                 m.d.sync += [rem.eq(rem >> 1), b_lo.eq(b_lo + self.block),
                              b_hi.eq(b_hi + self.block)]
-                with m.If(rem[0] & (b_lo < b_end)):
-                    m.d.sync += [slot_v.eq(1), slot_lo.eq(b_lo), slot_hi.eq(smin(b_hi, b_end))]
-                with m.If((rem[1:] == 0) | (b_hi >= b_end)):
+                with m.If((rem[1:] == 0) | hi_out):
                     m.d.sync += p_done.eq(1)
             with m.Else():
-                with m.If(Mux(p_cand, e_ne[1], e_ne[0])):
-                    m.d.sync += [slot_v.eq(1), slot_lo.eq(Mux(p_cand, d_lo[1], d_lo[0])),
-                                 slot_hi.eq(Mux(p_cand, d_hi[1], d_hi[0]))]
                 m.d.sync += p_cand.eq(1)
                 with m.If(~d_two | p_cand):
                     m.d.sync += p_done.eq(1)
@@ -445,12 +463,13 @@ class AttentionEngine(wiring.Component):
         beat = Signal(range(B))
         pred = Signal()                       # predict pass 1 (high nibbles only)
         cand_last = Signal()                  # predict pass 2: this candidate was the last
-        inflight = Signal(range(_SCORE_FIFO + 2))
-        # ``credit``: a new row's score has a FIFO slot. Registered, so it is one cycle old:
-        # the bound is one row lower than the exact ``< _SCORE_FIFO - 1`` to cover a row
-        # started in that cycle (a FIFO read in it only frees a slot)
-        credit = Signal()
-        m.d.sync += credit.eq(inflight + sfifo.level < _SCORE_FIFO - 2)
+        # ``credit``: a new row's score has a FIFO slot: fewer than ``_SCORE_FIFO - 2`` rows
+        # started and not yet read from the FIFO (the scorer pipeline and the FIFO hold
+        # them), a register (``updown_counter``'s flag)
+        row_start = Signal()
+        s_read = Signal()
+        credit = updown_counter(m, row_start, s_read, _SCORE_FIFO, "score_rows",
+                                {"credit": ("<", _SCORE_FIFO - 2)})["credit"]
 
         iss = Signal()                        # a beat is issued this cycle
         iss_first = Signal()
@@ -461,9 +480,7 @@ class AttentionEngine(wiring.Component):
         m.d.comb += [khr.addr.eq(iss_j * B + beat), klr.addr.eq(iss_j * B + beat),
                      khr.en.eq(1), klr.en.eq(~pred)]
         m.d.comb += [x for r_ in qrs for x in (r_.addr.eq(beat), r_.en.eq(1))]
-        row_start = iss & iss_first
-        fifo_w = Signal()
-        m.d.sync += inflight.eq(inflight + row_start - fifo_w)
+        m.d.comb += row_start.eq(iss & iss_first)
         # the row counters count one cycle late (a registered event), so the issue decision
         # does not fan out to their 32 enables; the last counted row starts long before the
         # job ends (the dummy row is masked), and none starts in the cycle after ``start_r``
@@ -491,9 +508,11 @@ class AttentionEngine(wiring.Component):
                     m.d.sync += pred.eq(self.mode == MODE_CODES["predict"])
                     m.next = "NEXT"
             with m.State("NEXT"):
-                with m.If(slot_v):
-                    m.d.comb += slot_take.eq(1)
-                    m.d.sync += [j.eq(slot_lo), rows_m1.eq(slot_hi - slot_lo - 1), beat.eq(0)]
+                so_ = slot.o_stream
+                with m.If(so_.valid):
+                    m.d.comb += so_.ready.eq(1)
+                    m.d.sync += [j.eq(so_.payload.lo), beat.eq(0),
+                                 rows_m1.eq(so_.payload.hi - so_.payload.lo - 1)]
                     m.next = "WALK"
                 with m.Elif(p_done):
                     m.next = "DUMMY"
@@ -621,63 +640,72 @@ class AttentionEngine(wiring.Component):
         for k in range(REQUANT_LATENCY):
             nv, nr = Signal(name=f"srq_v{k}"), Signal(sel_l, name=f"srq_r{k}")
             m.d.sync += [nv.eq(pipe_v), nr.eq(pipe_r)]
+            if k == 0:
+                m.d.sync += nr.below.eq(use_thr & pipe_r.pred & (pipe_r.score < thr))
             pipe_v, pipe_r = nv, nr
         wr = Signal(sel_l)
-        m.d.comb += [wr.eq(pipe_r), wr.logit.eq(logits_p[0]), fifo_w.eq(pipe_v),
-                     sfifo.w_en.eq(fifo_w), sfifo.w_data.eq(wr)]
+        m.d.comb += [wr.eq(pipe_r), wr.logit.eq(logits_p[0]),
+                     sfifo.w_en.eq(pipe_v), sfifo.w_data.eq(wr)]
         if Q > 1:
             m.d.comb += [wr.xlogit[qi].eq(lp) for qi, lp in enumerate(logits_p[1:])]
 
         # ------------------------------------------------------------ routing
-        sr = data.View(sel_l, sfifo.r_data)
+        sr = data.View(sel_l, sfifo.r_stream.payload)
+        s_valid = sfifo.r_stream.valid
+        m.d.comb += s_read.eq(s_valid & sfifo.r_stream.ready)
         to_topk = is_topk | sr.pred
         ti = topk.i_stream
-        below = use_thr & sr.pred & (sr.score < thr)
         m.d.comb += [ti.payload.score.eq(sr.score), ti.payload.index.eq(Cat(sr.index, sr.logit)),
-                     ti.payload.mask.eq(sr.mask | below), ti.payload.last.eq(sr.last),
-                     ti.valid.eq(sfifo.r_rdy & to_topk)]
-        # softmax feed: from the top-k unit (topk mode) or the score FIFO
-        src_valid = Signal()
-        src_logit = Signal(signed(lw))
-        src_index = Signal(unsigned(iw))
-        src_mask = Signal()
-        src_last = Signal()
+                     ti.payload.mask.eq(sr.mask | sr.below), ti.payload.last.eq(sr.last),
+                     ti.valid.eq(s_valid & to_topk)]
+        # softmax feed: from the top-k unit (topk mode) or the score FIFO, through a register
+        # slice, so the softmax's and the index FIFO's readies reach neither source
+        feed_fields = {"logit": signed(lw), "index": unsigned(iw), "mask": 1, "last": 1}
+        if Q > 1:
+            feed_fields.update({"xlogit": data.ArrayLayout(signed(lw), Q - 1), "qmask": Q})
+        m.submodules.feed_buf = fbuf = SkidBuffer(data.StructLayout(feed_fields))
+        fi, fo = fbuf.i_stream, fbuf.o_stream
+        if Q > 1:
+            m.d.comb += [fi.payload.xlogit.eq(sr.xlogit), fi.payload.qmask.eq(sr.qmask)]
+        with m.If(is_topk):
+            m.d.comb += [fi.valid.eq(to.valid), fi.payload.logit.eq(to.payload.index[iw:].as_signed()),
+                         fi.payload.index.eq(to.payload.index[:iw]),
+                         fi.payload.mask.eq(to.payload.empty), fi.payload.last.eq(to.payload.last),
+                         to.ready.eq(fi.ready), sfifo.r_stream.ready.eq(ti.ready)]
+        with m.Else():
+            m.d.comb += [fi.valid.eq(s_valid & ~sr.pred), fi.payload.logit.eq(sr.logit),
+                         fi.payload.index.eq(sr.index), fi.payload.mask.eq(sr.mask),
+                         fi.payload.last.eq(sr.last),
+                         sfifo.r_stream.ready.eq(Mux(sr.pred, ti.ready, fi.ready))]
+        src = fo.payload
         feed = Signal()
+        m.d.comb += fo.ready.eq(feed)
         si = smx.i_stream
         if Q == 1:
-            m.d.comb += feed.eq(src_valid & si.ready & idx_w_rdy)
+            m.d.comb += feed.eq(fo.valid & si.ready & idx_w_rdy)
         else:
             # prefill: a stream fork to the Q softmax units (static modes only, so the source
             # is the score FIFO); ``took`` remembers the units that already accepted the
             # element, so each gets it exactly once and no valid waits for a ready
             took = Signal(Q)
-            m.d.comb += feed.eq(src_valid & idx_w_rdy
+            m.d.comb += feed.eq(fo.valid & idx_w_rdy
                                 & Cat(took[qi] | sm.i_stream.ready for qi, sm in enumerate(smxs)).all())
             for qi, sm in enumerate(smxs):
-                m.d.comb += [sm.i_stream.valid.eq(src_valid & idx_w_rdy & ~took[qi]),
-                             sm.i_stream.payload.last.eq(src_last),
-                             sm.i_stream.payload.mask.eq(sr.qmask[qi])]
+                m.d.comb += [sm.i_stream.valid.eq(fo.valid & idx_w_rdy & ~took[qi]),
+                             sm.i_stream.payload.last.eq(src.last),
+                             sm.i_stream.payload.mask.eq(src.qmask[qi])]
                 if qi:
-                    m.d.comb += sm.i_stream.payload.logit.eq(sr.xlogit[qi - 1])
+                    m.d.comb += sm.i_stream.payload.logit.eq(src.xlogit[qi - 1])
             with m.If(feed):
                 m.d.sync += took.eq(0)
             with m.Else():
                 m.d.sync += took.eq(took | Cat(sm.i_stream.valid & sm.i_stream.ready for sm in smxs))
-        with m.If(is_topk):
-            m.d.comb += [src_valid.eq(to.valid), src_logit.eq(to.payload.index[iw:].as_signed()),
-                         src_index.eq(to.payload.index[:iw]), src_mask.eq(to.payload.empty),
-                         src_last.eq(to.payload.last), to.ready.eq(feed)]
-            m.d.comb += sfifo.r_en.eq(ti.ready)
-        with m.Else():
-            m.d.comb += [src_valid.eq(sfifo.r_rdy & ~sr.pred), src_logit.eq(sr.logit),
-                         src_index.eq(sr.index), src_mask.eq(sr.mask), src_last.eq(sr.last)]
-            m.d.comb += sfifo.r_en.eq(Mux(sr.pred, ti.ready, feed))
         wi = data.View(idx_l, ififo.w_data)
-        m.d.comb += [si.payload.logit.eq(src_logit), ififo.w_en.eq(feed), wi.index.eq(src_index),
-                     wi.mask.eq(src_mask)]
+        m.d.comb += [si.payload.logit.eq(src.logit), ififo.w_en.eq(feed), wi.index.eq(src.index),
+                     wi.mask.eq(src.mask)]
         if Q == 1:
-            m.d.comb += [si.valid.eq(src_valid & idx_w_rdy), si.payload.mask.eq(src_mask),
-                         si.payload.last.eq(src_last)]
+            m.d.comb += [si.valid.eq(fo.valid & idx_w_rdy), si.payload.mask.eq(src.mask),
+                         si.payload.last.eq(src.last)]
 
         # ------------------------------------------------------------ V stage
         # Each kept row's V words are read once; every query of the block multiplies them

@@ -6,8 +6,8 @@ short queues) and :class:`BlockFifo` (block RAM plus a short LutFifo, for deep o
 deep one to a DP16KD block RAM without the output register, and the block RAM's
 clock-to-output (about 5.6 ns on speed grade -6, from nextpnr's timing model) then limits the
 clock by itself (132 MHz for the 128-lane GEMV array's 132-entry output FIFO). Here the
-storage is LUT RAM (Yosys attribute ``ram_style = "distributed"``), read asynchronously, and
-the read data goes straight into the output register.
+storage is LUT RAM (Yosys attribute ``ram_style = "distributed"``), read asynchronously into
+the registers of a :class:`SkidBuffer`.
 """
 
 from amaranth.hdl import Module, Signal
@@ -44,7 +44,13 @@ class LutFifo(_WriteFifo):
     keeps count, e.g. with credits: there is no ``w_rdy``). ``r_stream`` follows the
     :mod:`amaranth.lib.stream` rules with a registered ``valid`` and ``payload``; a written
     entry can be read two cycles later (:attr:`latency`). Capacity: ``depth`` entries
-    (``depth - 1`` in the LUT RAM plus the output register).
+    at least (``depth - 1`` in the LUT RAM and the two entries of a :class:`SkidBuffer` at
+    the output, so ``depth + 1``).
+
+    The output is a :class:`SkidBuffer`, so the consumer's ``ready`` reaches only its
+    registers: the LUT RAM is read while the skid entry is empty (a register), and the
+    entry count, the read pointer and their flags never wait for the consumer (with one
+    output register, ``ready`` -> read -> count was the engine's critical path, v16).
     """
 
     #: Cycles from a write to the entry at the output.
@@ -56,29 +62,25 @@ class LutFifo(_WriteFifo):
     def elaborate(self, platform):
         m = Module()
         n = self.depth - 1
-        # ``ram_style``: Yosys would otherwise fold ``out_data`` into the read port
+        # ``ram_style``: Yosys would otherwise fold the output register into the read port
         # (memory_dff) and map the now synchronous memory to a DP16KD after all
         m.submodules.storage = mem = Memory(shape=self.width, depth=n, init=[],
                                             attrs={"ram_style": "distributed"})
         wp = mem.write_port()
         rp = mem.read_port(domain="comb")
-        out_valid = Signal()
-        out_data = Signal(self.width, reset_less=True)
+        m.submodules.out = out = SkidBuffer(self.width)
         take = Signal()
         lut = updown_counter(m, self.w_en, take, n, "count",     # entries in the LUT RAM
-                                {"nonempty": ("!=", 0)})
+                             {"nonempty": ("!=", 0)})
         w_ptr = wrap_counter(m, self.w_en, n, "w_ptr")
         r_ptr = wrap_counter(m, take, n, "r_ptr")
         m.d.comb += [
             wp.addr.eq(w_ptr), wp.data.eq(self.w_data), wp.en.eq(self.w_en),
             rp.addr.eq(r_ptr),
-            take.eq(lut["nonempty"] & (~out_valid | self.r_stream.ready)),
-            self.r_stream.valid.eq(out_valid), self.r_stream.payload.eq(out_data),
+            out.i_stream.valid.eq(lut["nonempty"]), out.i_stream.payload.eq(rp.data),
+            take.eq(lut["nonempty"] & out.i_stream.ready),
         ]
-        with m.If(take):
-            m.d.sync += [out_data.eq(rp.data), out_valid.eq(1)]
-        with m.Elif(self.r_stream.ready):
-            m.d.sync += out_valid.eq(0)
+        wiring.connect(m, out.o_stream, wiring.flipped(self.r_stream))
         return m
 
 

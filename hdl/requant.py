@@ -5,8 +5,8 @@ limit. ``acc * mult`` is split over MULT18X18D with all their registers
 (:class:`~attnkit.hdl.dsp.Mult18`): ``acc = sum(piece_i * 2**(17 i))`` with 17-bit unsigned
 low pieces and a signed top piece of at most 18 bits, so the products are exact; then
 ``round_shift(x, s) = ((x >> (s - 1)) + 1) >> 1`` for ``s >= 1`` with the variable shift
-split into a multiple-of-8 stage and a 0..7 stage, the rounding add, then the clamp. One
-register per stage:
+split into a multiple-of-8 stage and a 0..7 stage, the rounding add beside the clamp
+compares (on the value before rounding), then the clamp's choice. One register per stage:
 the result is valid :data:`REQUANT_LATENCY` cycles after ``acc``, ``mult`` and ``shift``.
 Used by the GEMV array's output stage and by the attention engine's score and output stages.
 """
@@ -52,10 +52,15 @@ def requantize(m, acc, mult, shift, lim: int, impl: str, name: str):
     t = Signal(signed(pw), name=f"{name}_t", reset_less=True)
     zero3 = Signal(name=f"{name}_zero3", reset_less=True)
     m.d.sync += [t.eq(coarse >> fine), zero3.eq(zero2)]
-    # the rounding add and the clamp compares are two carry chains over ``pw`` bits: one
-    # register between them (in one stage they were the attention engine's critical path)
+    # the rounding add and the clamp compares are carry chains over ``pw`` bits: they run side
+    # by side on ``t`` (in series they were the attention engine's critical path), and the
+    # last stage only chooses. With ``r = (t + 1) >> 1`` (floor): ``r > lim`` iff
+    # ``t > 2 lim`` and ``r < -lim`` iff ``t < -2 lim - 1``; with ``shift = 0``, ``r = t``.
     r = Signal(signed(pw), name=f"{name}_r", reset_less=True)
-    m.d.sync += r.eq(Mux(zero3, t, (t + 1) >> 1))
+    over, under = Signal(name=f"{name}_over"), Signal(name=f"{name}_under")
+    m.d.sync += [r.eq(Mux(zero3, t, (t + 1) >> 1)),
+                 over.eq(Mux(zero3, t > lim, t > 2 * lim)),
+                 under.eq(Mux(zero3, t < -lim, t < -2 * lim - 1))]
     y = Signal(signed(lim.bit_length() + 1), name=f"{name}_y", reset_less=True)
-    m.d.sync += y.eq(Mux(r > lim, lim, Mux(r < -lim, -lim, r)))
+    m.d.sync += y.eq(Mux(over, lim, Mux(under, -lim, r)))
     return y

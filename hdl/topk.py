@@ -58,8 +58,10 @@ when the queue is full every wave runs to the end of the chain, so tracking per-
 "in flight" bits would not be earlier). It then drains cell 0 and shifts every entry up one
 cell per accepted beat (a wave still below cell ``kk - 1`` only ever touches entries that
 are moved up from there, which are never output: the drain ends after at most ``kk``
-beats); after the last beat every cell (entries and incoming registers) is cleared for the
-next row.
+beats); in the cycle after the last beat every cell (entries and incoming registers) is
+cleared for the next row, from a registered flag (the next row's first element, accepted
+in that cycle, enters ``x[0]``, which needs no clear), so the clear's fan-out hangs on a
+register, not on the consumer's ``ready``.
 """
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
@@ -193,8 +195,14 @@ class TopK(wiring.Component):
                     m.d.sync += hv[i].eq(0)
             with m.Elif(take[i]):
                 m.d.sync += [hv[i].eq(1), h[i].eq(x[i])]
-        with m.If(clear):
-            m.d.sync += [v.eq(0) for v in hv + xv]
+        # the entries and the waves are cleared one cycle after the last pop, from a register
+        # (``clear`` itself fans out to no more than the control flags): in that cycle no
+        # pop happens (``drain`` fell) and a new row's first element is only entering
+        # ``x[0]``, whose valid is written every cycle and needs no clear
+        clear_r = Signal()
+        m.d.sync += clear_r.eq(clear)
+        with m.If(clear_r):
+            m.d.sync += [v.eq(0) for v in hv + xv[1:]]
 
         # ---------------------------------------------------------------- control
         # ``wait`` reads 0 from cycle c + 1 + kk on when the last unmasked element was
