@@ -58,7 +58,7 @@ SCHEMA = "attnkit.build_report/1"
 
 REPORT_KEYS = ("schema", "status", "error", "design", "params", "mode", "board", "device",
                "utilization", "utilization_stage", "core_utilization", "harness", "clocks",
-               "timing_met", "ops_per_cycle", "peak_gops", "seed", "synth_mode", "tools",
+               "timing_met", "ops_per_cycle", "peak_gops", "seed", "synth_mode", "placer", "tools",
                "elapsed_s", "critical_path", "logs", "source", "pll", "bitstream")
 
 #: The resources a summary shows, with their everyday names.
@@ -71,7 +71,8 @@ LOGS = {"yosys": "yosys.log", "nextpnr": "nextpnr.log", "nextpnr_report": "repor
 
 
 def new_report(*, design, params, mode, device, package, speed, clock_mhz, seed,
-               ops_per_cycle=None, tools=None, synth_mode="abc9", board=None) -> dict:
+               ops_per_cycle=None, tools=None, synth_mode="abc9", board=None,
+               placer="heap") -> dict:
     """A report with every key present and nothing measured yet."""
     return {
         "schema": SCHEMA,
@@ -93,6 +94,7 @@ def new_report(*, design, params, mode, device, package, speed, clock_mhz, seed,
         "peak_gops": None,
         "seed": seed,
         "synth_mode": synth_mode,
+        "placer": placer,
         "tools": dict(tools or {}),
         "elapsed_s": {},
         "critical_path": [],
@@ -146,7 +148,8 @@ def render_markdown(report) -> str:
     lines.append(f"- Device: {dev['name']} {dev['package']} speed {dev['speed']}"
                  + (f", board {report['board']}" if report.get("board") else ""))
     lines.append(f"- Parameters: `{json.dumps(report['params'], sort_keys=True)}`")
-    lines.append(f"- Seed {report['seed']}, synthesis mode {report['synth_mode']}")
+    lines.append(f"- Seed {report['seed']}, synthesis mode {report['synth_mode']}, "
+                 f"placer {report.get('placer', 'heap')}")
     if report.get("peak_gops") is not None:
         lines.append(f"- Peak: {report['ops_per_cycle']} ops/cycle x achieved Fmax = "
                      f"**{report['peak_gops']:.2f} GOPS**")

@@ -380,11 +380,26 @@ def synth_script(*, top="top", rtlil="top.il", netlist="top.json", mode="abc9"):
     return "\n".join(lines) + "\n"
 
 
+#: nextpnr placer settings by name. ``heap``: nextpnr's defaults (HeAP, timing weight 10,
+#: criticality exponent 2). ``heap-timing``: HeAP weighting timing-critical nets harder
+#: (``--placer-heap-timingweight 40 --placer-heap-critexp 4``): on the attention engine's
+#: netlist 135.4 MHz instead of 120.2 MHz (v17, LFE5U-85F-6, seed 1; docs/attention_engine.md).
+PLACERS = {"heap": (),
+           "heap-timing": ("--placer-heap-timingweight", "40", "--placer-heap-critexp", "4")}
+
+
+def check_placer(placer):
+    if placer not in PLACERS:
+        raise ValueError(f"placer must be one of {', '.join(PLACERS)}, not {placer!r}")
+    return placer
+
+
 def nextpnr_args(dev, *, package, speed, clock_mhz, seed, netlist="top.json", lpf="top.lpf",
-                 report="report_nextpnr.json", log="nextpnr.log", textcfg=None):
+                 report="report_nextpnr.json", log="nextpnr.log", textcfg=None, placer="heap"):
     args = ["--json", netlist, "--lpf", lpf, "--lpf-allow-unconstrained", dev.nextpnr_flag,
             "--package", package, "--speed", str(speed), "--freq", f"{clock_mhz:g}",
-            "--seed", str(seed), "--report", report, "--timing-allow-fail", "-l", log]
+            "--seed", str(seed), "--report", report, "--timing-allow-fail", "-l", log,
+            *PLACERS[check_placer(placer)]]
     if textcfg:
         args += ["--textcfg", textcfg]      # the routed design, for ecppack (board builds)
     return args
@@ -531,7 +546,8 @@ def _report_finisher(rep, out, elapsed, t_total):
 
 def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F",
               package=None, speed=None, clock_mhz=100.0, seed=1, ops_per_cycle=None,
-              synth_mode="abc9", allow_timing_fail=False, progress=None, board=None) -> dict:
+              synth_mode="abc9", allow_timing_fail=False, progress=None, board=None,
+              placer="heap") -> dict:
     """Build ``core`` out of context and return the report (also written to ``out_dir``).
 
     Parameters
@@ -559,6 +575,8 @@ def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F"
         Where progress goes; ``None`` for silence.
     board : str, optional
         Recorded in the report when the core is built on a board's part (``--board --ooc``).
+    placer : str
+        nextpnr placer settings, a key of :data:`PLACERS`.
 
     Raises
     ------
@@ -568,6 +586,7 @@ def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F"
     dev = ecp5.device(device)
     package = dev.check_package(package or dev.default_package)
     speed = dev.check_speed(dev.default_speed if speed is None else speed)
+    check_placer(placer)
     if isinstance(clock_mhz, bool) or not isinstance(clock_mhz, (int, float)) \
             or not clock_mhz > 0:
         raise ValueError(f"clock_mhz must be a positive number of MHz, not {clock_mhz!r}")
@@ -578,7 +597,8 @@ def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F"
     rep = report_mod.new_report(design=design, params=params or {}, mode="ooc",
                                 device=dev.name, package=package, speed=speed,
                                 clock_mhz=clock_mhz, seed=seed, ops_per_cycle=ops_per_cycle,
-                                tools=tool_versions(), synth_mode=synth_mode, board=board)
+                                tools=tool_versions(), synth_mode=synth_mode, board=board,
+                                placer=placer)
 
     finish = _report_finisher(rep, out, elapsed, t_total)
 
@@ -606,7 +626,8 @@ def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F"
 
     failures = _synth_and_pnr(rep, out, dev, package=package, speed=speed,
                               clock_mhz=clock_mhz, seed=seed, synth_mode=synth_mode,
-                              progress=progress, elapsed=elapsed, finish=finish, ooc=True)
+                              progress=progress, elapsed=elapsed, finish=finish, ooc=True,
+                              placer=placer)
     if failures:
         err = TimingError(failures, report_path=out / "report.json")
         finish("timing_failed", str(err))
@@ -618,7 +639,7 @@ def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F"
 
 
 def _synth_and_pnr(rep, out, dev, *, package, speed, clock_mhz, seed, synth_mode, progress,
-                   elapsed, finish, ooc):
+                   elapsed, finish, ooc, placer="heap"):
     """The ``synth`` and ``pnr`` stages shared by :func:`build_ooc` and :func:`build_board`:
     fill ``rep``, raise on crashes and overflows, return the clocks that missed their target.
     ``ooc``: subtract the harness cells (else the whole design is the core) and write no
@@ -645,11 +666,12 @@ def _synth_and_pnr(rep, out, dev, *, package, speed, clock_mhz, seed, synth_mode
 
     # -- pnr
     progress.start("pnr", f"nextpnr-ecp5 {dev.nextpnr_flag} {package} -{speed} "
-                          f"{clock_mhz:g} MHz seed {seed}")
+                          f"{clock_mhz:g} MHz seed {seed}, placer {placer}")
     t0 = time.monotonic()
     rc, console_tail = run_tool("nextpnr", nextpnr_args(dev, package=package, speed=speed,
                                                          clock_mhz=clock_mhz, seed=seed,
-                                                         textcfg=None if ooc else "top.config"),
+                                                         textcfg=None if ooc else "top.config",
+                                                         placer=placer),
                                 cwd=out, progress=progress)
     elapsed["pnr"] = time.monotonic() - t0
     log_text = (out / "nextpnr.log").read_text(errors="replace") \
@@ -719,7 +741,7 @@ def sha256_file(path) -> str:
 
 def build_board(top, *, out_dir, board, design="custom", params=None, clock_mhz=None, seed=1,
                 ops_per_cycle=None, synth_mode="abc9", allow_timing_fail=False,
-                progress=None) -> dict:
+                progress=None, placer="heap") -> dict:
     """Build a board top level to a bitstream and return the report (also written).
 
     The stages are those of :func:`build_ooc` (``elaborate``, ``synth``, ``pnr``) plus
@@ -771,7 +793,8 @@ def build_board(top, *, out_dir, board, design="custom", params=None, clock_mhz=
     rep = report_mod.new_report(design=design, params=params or {}, mode="board",
                                 device=dev.name, package=package, speed=speed,
                                 clock_mhz=clock_mhz, seed=seed, ops_per_cycle=ops_per_cycle,
-                                tools=tool_versions(), synth_mode=synth_mode, board=prof.name)
+                                tools=tool_versions(), synth_mode=synth_mode, board=prof.name,
+                                placer=check_placer(placer))
     pll = getattr(design_top, "pll", None)
     rep["pll"] = None if pll is None else {
         "f_in_mhz": pll.f_in, "f_out_mhz": round(pll.f_out, 6), "f_vco_mhz": round(pll.f_vco, 6),
@@ -790,7 +813,7 @@ def build_board(top, *, out_dir, board, design="custom", params=None, clock_mhz=
 
     failures = _synth_and_pnr(rep, out, dev, package=package, speed=speed, clock_mhz=clock_mhz,
                               seed=seed, synth_mode=synth_mode, progress=progress,
-                              elapsed=elapsed, finish=finish, ooc=False)
+                              elapsed=elapsed, finish=finish, ooc=False, placer=placer)
     if failures and not allow_timing_fail:
         err = TimingError(failures, report_path=out / "report.json")
         finish("timing_failed", str(err))

@@ -468,7 +468,8 @@ class AttentionEngine(wiring.Component):
         # them), a register (``updown_counter``'s flag)
         row_start = Signal()
         s_read = Signal()
-        credit = updown_counter(m, row_start, s_read, _SCORE_FIFO, "score_rows",
+        row_start_r = Signal()
+        credit = updown_counter(m, row_start_r, s_read, _SCORE_FIFO, "score_rows",
                                 {"credit": ("<", _SCORE_FIFO - 2)})["credit"]
 
         iss = Signal()                        # a beat is issued this cycle
@@ -481,6 +482,9 @@ class AttentionEngine(wiring.Component):
                      khr.en.eq(1), klr.en.eq(~pred)]
         m.d.comb += [x for r_ in qrs for x in (r_.addr.eq(beat), r_.en.eq(1))]
         m.d.comb += row_start.eq(iss & iss_first)
+        # the credit counter counts a row start one cycle late (a register), so the issue
+        # decision reaches no counter; ``credit`` may then admit one row more than its bound
+        m.d.sync += row_start_r.eq(row_start)
         # the row counters count one cycle late (a registered event), so the issue decision
         # does not fan out to their 32 enables; the last counted row starts long before the
         # job ends (the dummy row is masked), and none starts in the cycle after ``start_r``
@@ -494,11 +498,19 @@ class AttentionEngine(wiring.Component):
 
         front_done = Signal()
         job_done = Signal()
-        # the top-k output through a register slice: the softmax feed's ready would otherwise
-        # reach the unit's pop, which enables every entry register (11.3 ns at -6, v10)
-        m.submodules.topk_out = topk_out = SkidBuffer(topk.o_stream.payload.shape())
-        wiring.connect(m, topk.o_stream, topk_out.i_stream)
-        to = topk_out.o_stream
+        # the top-k output drains into a FIFO that holds a whole drain (at most ``k_max``
+        # beats), so the unit's ``o_stream.ready`` is the constant 1 and its pop, which
+        # enables every entry register, is its ``drain`` register alone (the softmax feed's
+        # ready reached it through logic: 11.3 ns at -6 in v10; through a register slice's
+        # ready, 7.6 ns in v18). It is empty whenever a drain starts: one top-k row per job,
+        # and the job ends only after its consumer (the softmax feed, or predict's candidate
+        # walk) has read every beat, the last one included.
+        m.submodules.topk_out = topk_out = LutFifo(topk.o_stream.payload.shape().size, self.k_max + 1)
+        m.d.comb += [topk.o_stream.ready.eq(1), topk_out.w_en.eq(topk.o_stream.valid),
+                     topk_out.w_data.eq(topk.o_stream.payload)]
+        to = stream.Signature(topk.o_stream.payload.shape()).create()
+        m.d.comb += [to.valid.eq(topk_out.r_stream.valid), topk_out.r_stream.ready.eq(to.ready),
+                     to.payload.eq(topk_out.r_stream.payload)]
         # The walk takes an interval from the slot (NEXT, one cycle per interval) and walks
         # its rows; ``rows_m1`` counts the rows left, so no bound compare sits in WALK.
         rows_m1 = Signal(range(T + 1))
@@ -654,7 +666,11 @@ class AttentionEngine(wiring.Component):
         s_valid = sfifo.r_stream.valid
         m.d.comb += s_read.eq(s_valid & sfifo.r_stream.ready)
         to_topk = is_topk | sr.pred
-        ti = topk.i_stream
+        # into the top-k unit through a register slice: its valid and mask (which start the
+        # unit's settle logic) are then registers, and its ready is a register
+        m.submodules.topk_in = topk_in = SkidBuffer(topk.i_stream.payload.shape())
+        wiring.connect(m, topk_in.o_stream, topk.i_stream)
+        ti = topk_in.i_stream
         m.d.comb += [ti.payload.score.eq(sr.score), ti.payload.index.eq(Cat(sr.index, sr.logit)),
                      ti.payload.mask.eq(sr.mask | sr.below), ti.payload.last.eq(sr.last),
                      ti.valid.eq(s_valid & to_topk)]

@@ -56,11 +56,22 @@ def requantize(m, acc, mult, shift, lim: int, impl: str, name: str):
     # by side on ``t`` (in series they were the attention engine's critical path), and the
     # last stage only chooses. With ``r = (t + 1) >> 1`` (floor): ``r > lim`` iff
     # ``t > 2 lim`` and ``r < -lim`` iff ``t < -2 lim - 1``; with ``shift = 0``, ``r = t``.
+    # Each compare is split at bit k (2**k > 2 lim + 1) into "the bits above k are all 0 (or,
+    # negative, all 1)", OR trees without a carry chain, and a k-bit compare of the low bits
+    # (for t < 0 with all high bits 1, t = t[:k] - 2**k); the last stage combines them.
+    k = (2 * lim + 1).bit_length()
+    assert pw > k + 1
     r = Signal(signed(pw), name=f"{name}_r", reset_less=True)
-    over, under = Signal(name=f"{name}_over"), Signal(name=f"{name}_under")
-    m.d.sync += [r.eq(Mux(zero3, t, (t + 1) >> 1)),
-                 over.eq(Mux(zero3, t > lim, t > 2 * lim)),
-                 under.eq(Mux(zero3, t < -lim, t < -2 * lim - 1))]
+    sign, hi0, hi1 = (Signal(name=f"{name}_{n}", reset_less=True) for n in ("sign", "hi0", "hi1"))
+    lo_gt, lo_lt = (Signal(name=f"{name}_{n}", reset_less=True) for n in ("lo_gt", "lo_lt"))
+    low = t[:k]
+    high = t[k:-1] if pw - 1 > k else Const(0, 1)
+    m.d.sync += [r.eq(Mux(zero3, t, (t + 1) >> 1)), sign.eq(t[-1]),
+                 hi0.eq(high == 0), hi1.eq(high == (1 << len(high)) - 1 if pw - 1 > k else 1),
+                 lo_gt.eq(Mux(zero3, low > lim, low > 2 * lim)),
+                 lo_lt.eq(Mux(zero3, low < (1 << k) - lim, low < (1 << k) - 2 * lim - 1))]
+    over = ~sign & (~hi0 | lo_gt)
+    under = sign & (~hi1 | lo_lt)
     y = Signal(signed(lim.bit_length() + 1), name=f"{name}_y", reset_less=True)
     m.d.sync += y.eq(Mux(over, lim, Mux(under, -lim, r)))
     return y

@@ -1,6 +1,7 @@
 """``attnkit.hdl.requant.requantize`` against the golden model at the clamp boundaries: every
 value of ``acc * mult >> shift`` from a few below ``-lim`` to a few above ``lim``, with and
-without rounding (shift 0, 1, 2, 7), for the int8 and the softmax-input limits."""
+without rounding (shift 0, 1, 2, 7), for the int8 and the softmax-input limits; and random
+accumulators, multipliers and shifts over the whole range."""
 
 import numpy as np
 import pytest
@@ -30,6 +31,11 @@ def test_requantize_clamp_boundaries(lim):
                 for off in range(-(3 << s) - 1, (3 << s) + 2, max(1, 1 << max(0, s - 2))):
                     a = (c + off) // mlt
                     cases.append((a, mlt, s))
+    # and values far outside the clamp (high bits set) and anywhere in between
+    rng = np.random.default_rng(lim)
+    for _ in range(150):
+        a = int(rng.integers(-(1 << 39), 1 << 39)) >> int(rng.integers(0, 39))
+        cases.append((a, int(rng.integers(0, 1 << 16)), int(rng.integers(0, 64))))
     expected = [int(golden_requantize(np.array([a]), mlt, s, fmt)[0]) for a, mlt, s in cases]
     got = []
 

@@ -196,6 +196,17 @@ def test_nextpnr_args_relative_and_timing_allow_fail():
     assert args[args.index("--freq") + 1] == "200"
     assert args[args.index("--seed") + 1] == "3"
     assert not any(a.startswith("/") for a in args)          # yowasp sees cwd only
+    assert not any(a.startswith("--placer") for a in args)  # nextpnr's default placer
+
+
+def test_nextpnr_args_placer_settings():
+    dev = ecp5.device("LFE5U-85F")
+    args = nextpnr_args(dev, package="CABGA381", speed=6, clock_mhz=200, seed=1,
+                        placer="heap-timing")
+    assert args[args.index("--placer-heap-timingweight") + 1] == "40"
+    assert args[args.index("--placer-heap-critexp") + 1] == "4"
+    with pytest.raises(ValueError, match="placer must be one of heap, heap-timing"):
+        nextpnr_args(dev, package="CABGA381", speed=6, clock_mhz=200, seed=1, placer="sa")
 
 
 # ---- progress ------------------------------------------------------------------------------

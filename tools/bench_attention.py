@@ -95,6 +95,9 @@ def main(argv=None):
                     help="instead: build the engine with its default parameters out of context "
                          "on an LFE5U-85F (Yosys + nextpnr) and print resources and Fmax")
     ap.add_argument("--clock", type=float, default=50.0, help="--synth target clock, MHz")
+    ap.add_argument("--seed", type=int, default=1, help="--synth nextpnr placer seed")
+    ap.add_argument("--placer", default="heap",
+                    help="--synth nextpnr placer settings (attnkit.boards.toolchain.PLACERS)")
     ap.add_argument("--prefill", type=int, metavar="Q",
                     help="instead: MiniLM head, a prefill block of Q queries vs Q decode jobs")
     a = ap.parse_args(argv)
@@ -111,7 +114,8 @@ def main(argv=None):
         params = dict(d=eng.d, lanes=eng.lanes, t_max=eng.t_max, k_max=eng.k_max, block=eng.block)
         rep = build_ooc(eng, out_dir=a.synth, design="attention", params=params,
                         device="LFE5U-85F", clock_mhz=a.clock, ops_per_cycle=2 * eng.lanes,
-                        allow_timing_fail=True, progress=Progress())
+                        allow_timing_fail=True, progress=Progress(), seed=a.seed,
+                        placer=a.placer)
         print(json.dumps({k: rep.get(k) for k in ("utilization", "fmax_mhz", "clocks", "device")},
                          indent=1, default=str))
         return 0

@@ -41,7 +41,7 @@ from pathlib import Path
 from attnkit.boards import designs, ecp5, registry
 from attnkit.boards.pll import PLLError
 from attnkit.boards.report import summary_lines
-from attnkit.boards.toolchain import (SYNTH_MODES, DesignError, DeviceOverflowError,
+from attnkit.boards.toolchain import (PLACERS, SYNTH_MODES, DesignError, DeviceOverflowError,
                                       Progress, TimingError, ToolchainError, build_board,
                                       build_ooc)
 
@@ -82,6 +82,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="build directory")
     p.add_argument("--synth-mode", choices=SYNTH_MODES, default="abc9",
                    help="Yosys LUT mapping: abc9 (default), abc9-dff, or classic abc")
+    p.add_argument("--placer", choices=sorted(PLACERS), default="heap",
+                   help="nextpnr placer settings: heap (nextpnr's defaults) or heap-timing "
+                        "(timing-critical nets weighted harder)")
     p.add_argument("--allow-timing-fail", action="store_true",
                    help="exit 0 even if the clock target is not met")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -220,14 +223,15 @@ def main(argv=None) -> int:
                             (lambda: design.board_top(prof.name, args.clock, params)),
                             out_dir=out, board=prof.name, design=design.name, params=params,
                             clock_mhz=clock, seed=seed, ops_per_cycle=ops,
-                            synth_mode=args.synth_mode,
+                            synth_mode=args.synth_mode, placer=args.placer,
                             allow_timing_fail=args.allow_timing_fail, progress=progress)
             else:
                 build_ooc(lambda: design.factory(params), out_dir=out, design=design.name,
                           params=params, device=dev.name, package=package, speed=speed,
                           clock_mhz=clock, seed=seed, ops_per_cycle=ops,
                           synth_mode=args.synth_mode, allow_timing_fail=args.allow_timing_fail,
-                          progress=progress, board=prof.name if prof is not None else None)
+                          progress=progress, board=prof.name if prof is not None else None,
+                          placer=args.placer)
         except TimingError as exc:
             status, message = EXIT_TIMING, f"timing not met: {exc}"
         except DeviceOverflowError as exc:
