@@ -747,7 +747,11 @@ class AttentionEngine(wiring.Component):
         vl = data.StructLayout({"valid": 1, "b": range(B)})
         v0 = Signal(vl)
         m.d.comb += [v0.valid.eq(viss), v0.b.eq(vb)]
-        v_acc = delay(m, v0, RAM_READ_LATENCY + MULT18_LATENCY + 1, "vs")
+        # the accumulate enables are decoded a cycle ahead into registers, one per
+        # accumulator that synthesis keeps apart (``distinct_register``): a beat's enable
+        # reaches the 35 flip-flops of one accumulator, not the d / B of its beat through
+        # a decoder (v19's critical path, 6 ns of routing)
+        v_pre = delay(m, v0, RAM_READ_LATENCY + MULT18_LATENCY, "vs")
         for qi in range(Q):
             sfx = f"_q{qi}" if Q > 1 else ""
             p_rd = delay(m, vps[qi], RAM_READ_LATENCY, f"vp_rd{sfx}", reset_less=True)
@@ -761,12 +765,13 @@ class AttentionEngine(wiring.Component):
                 vprod = Signal(signed(8 + pw + 1), name=f"vprod{i}{sfx}", reset_less=True)
                 m.d.sync += vprod.eq(mul.p[:8 + pw + 1].as_signed())
                 vprods.append(vprod)
-            with m.If(v_acc.valid):
-                for bb in range(B):
-                    with m.If(v_acc.b == bb):
-                        for i in range(L):
-                            a_ = accs[qi][bb * L + i]
-                            m.d.sync += a_.eq(a_ + vprods[i])
+            for bb in range(B):
+                for i in range(L):
+                    en = distinct_register(m, v_pre.valid & (v_pre.b == bb),
+                                           f"vacc_en{bb * L + i}{sfx}", impl)
+                    a_ = accs[qi][bb * L + i]
+                    with m.If(en):
+                        m.d.sync += a_.eq(a_ + vprods[i])
         # output: query by query, d elements each
         oc = Signal(range(Q * d + 1))            # element index over the whole block
         ocol = Signal(range(d))                   # ... within its query
