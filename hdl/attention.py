@@ -514,6 +514,16 @@ class AttentionEngine(wiring.Component):
         # The walk takes an interval from the slot (NEXT, one cycle per interval) and walks
         # its rows; ``rows_m1`` counts the rows left, so no bound compare sits in WALK.
         rows_m1 = Signal(range(T + 1))
+        # ``beat == 0``, ``beat == B - 1`` and ``rows_m1 == 0`` as registers, each written
+        # with the value it describes, so the issue decision reads no compare
+        b_first, b_last, rows_z = Signal(init=1), Signal(init=int(B == 1)), Signal()
+
+        def beat_restart():
+            return [beat.eq(0), b_first.eq(1), b_last.eq(B == 1)]
+
+        def beat_next():
+            return [beat.eq(beat + 1), b_first.eq(0), b_last.eq(beat == B - 2)]
+
         with m.FSM(name="front"):
             with m.State("IDLE"):
                 with m.If(start):
@@ -523,21 +533,23 @@ class AttentionEngine(wiring.Component):
                 so_ = slot.o_stream
                 with m.If(so_.valid):
                     m.d.comb += so_.ready.eq(1)
-                    m.d.sync += [j.eq(so_.payload.lo), beat.eq(0),
-                                 rows_m1.eq(so_.payload.hi - so_.payload.lo - 1)]
+                    m.d.sync += [j.eq(so_.payload.lo), *beat_restart(),
+                                 rows_m1.eq(so_.payload.hi - so_.payload.lo - 1),
+                                 rows_z.eq(so_.payload.hi - so_.payload.lo == 1)]
                     m.next = "WALK"
                 with m.Elif(p_done):
                     m.next = "DUMMY"
             with m.State("WALK"):
-                m.d.comb += [iss_j.eq(j), iss_first.eq(beat == 0), iss_lastbeat.eq(beat == B - 1)]
-                with m.If((beat != 0) | credit):
+                m.d.comb += [iss_j.eq(j), iss_first.eq(b_first), iss_lastbeat.eq(b_last)]
+                with m.If(~b_first | credit):
                     m.d.comb += iss.eq(1)
-                    with m.If(beat == B - 1):
-                        m.d.sync += [beat.eq(0), j.eq(j + 1), rows_m1.eq(rows_m1 - 1)]
-                        with m.If(rows_m1 == 0):
+                    with m.If(b_last):
+                        m.d.sync += [*beat_restart(), j.eq(j + 1), rows_m1.eq(rows_m1 - 1),
+                                     rows_z.eq(rows_m1 == 1)]
+                        with m.If(rows_z):
                             m.next = "NEXT"
                     with m.Else():
-                        m.d.sync += beat.eq(beat + 1)
+                        m.d.sync += beat_next()
             with m.State("DUMMY"):
                 m.d.comb += [iss_first.eq(1), iss_lastbeat.eq(1), iss_mask.eq(1), iss_last.eq(1)]
                 with m.If(credit):
@@ -553,17 +565,17 @@ class AttentionEngine(wiring.Component):
                     with m.If(to.payload.empty):
                         m.next = "DUMMY"
                     with m.Else():
-                        m.d.sync += [j.eq(to.payload.index[:iw]), beat.eq(0),
+                        m.d.sync += [j.eq(to.payload.index[:iw]), *beat_restart(),
                                      cand_last.eq(to.payload.last)]
                         m.next = "CANDROW"
             with m.State("CANDROW"):
-                m.d.comb += [iss_j.eq(j), iss_first.eq(beat == 0), iss_lastbeat.eq(beat == B - 1),
+                m.d.comb += [iss_j.eq(j), iss_first.eq(b_first), iss_lastbeat.eq(b_last),
                              iss.eq(1)]
-                with m.If(beat == B - 1):
-                    m.d.sync += beat.eq(0)
+                with m.If(b_last):
+                    m.d.sync += beat_restart()
                     m.next = "CANDEND"
                 with m.Else():
-                    m.d.sync += beat.eq(beat + 1)
+                    m.d.sync += beat_next()
             with m.State("CANDEND"):
                 with m.If(cand_last):
                     m.next = "DUMMY"

@@ -54,6 +54,19 @@ def test_engine_random_all_modes(seed, p):
 
 
 @pytest.mark.parametrize("p", STALL_CASES)
+def test_engine_one_beat_rows(p):
+    """lanes = d: every K/V row is one word, so a row can start every cycle (the score
+    credit and the walk's beat flags at their tightest)."""
+    T = 13
+    eng = small_engine(d=4, lanes=4)
+    q, K, V, rq = random_data(5, T, eng.d)
+    jobs = [(q[i], sel, i, rq) for sel, i in
+            zip(all_selections(T, eng.block, 5), [12, 3, 7, 12, 0, 9, 12, 5, 11, 2, 6, 12, 4, 8])]
+    res = simulate_attention(eng, K, V, jobs, Stalls(5, p))
+    check_against_golden(eng, q, K, V, jobs, res, f"B = 1, p {p}")
+
+
+@pytest.mark.parametrize("p", STALL_CASES)
 def test_engine_real_minilm_head(p):
     hd = head_qkv(1, 3, 4)                  # 10 tokens, d = 32
     qh = quantize_head(hd.q, hd.k, hd.v)
