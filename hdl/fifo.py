@@ -10,7 +10,7 @@ storage is LUT RAM (Yosys attribute ``ram_style = "distributed"``), read asynchr
 the registers of a :class:`SkidBuffer`.
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -159,17 +159,15 @@ class SkidBuffer(wiring.Component):
         main = Signal(self._shape, reset_less=True)
         skid = Signal(self._shape, reset_less=True)
         m.d.comb += [i.ready.eq(~skid_v), o.valid.eq(main_v), o.payload.eq(main)]
-        take = i.valid & ~skid_v
         # the skid entry's data follows the input while the entry is empty, so only its
         # valid bit (not its data enables) depends on the consumer's ready
         with m.If(~skid_v):
             m.d.sync += skid.eq(i.payload)
+        # the main register is free (or being taken): it loads the skid entry first, else
+        # the input. The valid bits as one expression each of (main_v, o.ready, skid_v,
+        # i.valid): one LUT4, no reset-style enable logic in front of the flip-flop
         with m.If(~main_v | o.ready):
-            # the main register is free (or being taken): the skid entry first, else input
-            with m.If(skid_v):
-                m.d.sync += [main.eq(skid), main_v.eq(1), skid_v.eq(0)]
-            with m.Else():
-                m.d.sync += [main.eq(i.payload), main_v.eq(take)]
-        with m.Elif(take):
-            m.d.sync += skid_v.eq(1)
+            m.d.sync += main.eq(Mux(skid_v, skid, i.payload))
+        m.d.sync += [main_v.eq((main_v & ~o.ready) | skid_v | i.valid),
+                     skid_v.eq(main_v & ~o.ready & (skid_v | i.valid))]
         return m
