@@ -664,8 +664,13 @@ class AttentionEngine(wiring.Component):
         for k in range(REQUANT_LATENCY):
             nv, nr = Signal(name=f"srq_v{k}"), Signal(sel_l, name=f"srq_r{k}")
             m.d.sync += [nv.eq(pipe_v), nr.eq(pipe_r)]
+            # the threshold verdict in two stages: the exact difference (one carry chain),
+            # then its sign (in one stage with the compare it was v21's critical path)
             if k == 0:
-                m.d.sync += nr.below.eq(use_thr & pipe_r.pred & (pipe_r.score < thr))
+                thr_diff = Signal(signed(sw + 1), name="thr_diff", reset_less=True)
+                m.d.sync += thr_diff.eq(pipe_r.score - thr)
+            if k == 1:
+                m.d.sync += nr.below.eq(use_thr & pipe_r.pred & thr_diff[-1])
             pipe_v, pipe_r = nv, nr
         wr = Signal(sel_l)
         m.d.comb += [wr.eq(pipe_r), wr.logit.eq(logits_p[0]),
