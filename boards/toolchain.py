@@ -381,11 +381,12 @@ def synth_script(*, top="top", rtlil="top.il", netlist="top.json", mode="abc9"):
 
 
 #: nextpnr placer settings by name. ``heap``: nextpnr's defaults (HeAP, timing weight 10,
-#: criticality exponent 2). ``heap-timing``: HeAP weighting timing-critical nets harder
-#: (``--placer-heap-timingweight 40 --placer-heap-critexp 4``): on the attention engine's
-#: netlist 135.4 MHz instead of 120.2 MHz (v17, LFE5U-85F-6, seed 1; docs/attention_engine.md).
+#: criticality exponent 2). ``heap-timing``: HeAP weighting timing-critical nets much harder
+#: (``--placer-heap-timingweight 80 --placer-heap-critexp 6``): on the attention engine's v21
+#: netlist (LFE5U-85F-6, seed 1) 149.7 MHz, against 137.0 MHz with weight 40 / exponent 4
+#: and 123.2 MHz with the defaults on v19 (docs/attention_engine.md).
 PLACERS = {"heap": (),
-           "heap-timing": ("--placer-heap-timingweight", "40", "--placer-heap-critexp", "4")}
+           "heap-timing": ("--placer-heap-timingweight", "80", "--placer-heap-critexp", "6")}
 
 
 def check_placer(placer):

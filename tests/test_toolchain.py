@@ -203,8 +203,8 @@ def test_nextpnr_args_placer_settings():
     dev = ecp5.device("LFE5U-85F")
     args = nextpnr_args(dev, package="CABGA381", speed=6, clock_mhz=200, seed=1,
                         placer="heap-timing")
-    assert args[args.index("--placer-heap-timingweight") + 1] == "40"
-    assert args[args.index("--placer-heap-critexp") + 1] == "4"
+    assert args[args.index("--placer-heap-timingweight") + 1] == "80"
+    assert args[args.index("--placer-heap-critexp") + 1] == "6"
     with pytest.raises(ValueError, match="placer must be one of heap, heap-timing"):
         nextpnr_args(dev, package="CABGA381", speed=6, clock_mhz=200, seed=1, placer="sa")
 
