@@ -35,8 +35,8 @@ that keeps nothing is therefore the softmax's fully masked row: the output is al
 
 Skipped keys cost no reads: the address generator walks only the kept intervals, one
 bubble cycle between two intervals. The intervals come from a producer that runs ahead of
-the walk through a one-interval slot: the job's static bounds (window, global, end) from a
-5-stage pipeline after the job start, then one candidate per cycle (an empty static
+the walk through a two-entry slot (a register slice): the job's static bounds (window,
+global, end) from a 7-stage pipeline after the job start, then one candidate per cycle (an empty static
 interval is dropped; block-sparse scans the bitmap one block per cycle, a shift register,
 emitting each set block). So a skipped block costs a producer cycle, hidden behind the
 walk of a kept one except before the first kept block. Dynamic modes score every candidate
@@ -59,7 +59,7 @@ Interface
   ``busy``.
 
 Timing (no stalls): about ``(B + 1) * k_rows + B * k4_rows`` cycles for scoring (plus one
-bubble per interval, the 5-stage setup pipeline after the job start, and in block mode one
+bubble per interval, the 7-stage setup pipeline after the job start, and in block mode one
 cycle per block before the first kept one), the softmax's ``row_latency + 2 * (kept + 1)``,
 ``B`` cycles per kept V row (overlapping the softmax output), ``d`` output cycles, and for
 top-k the unit's settle (its drain starts ``k + 1`` cycles after its last unmasked element,
