@@ -97,6 +97,8 @@ MODE_CODES = {"dense": 0, "causal": 0, "window": 1, "global_window": 2, "block":
               "topk": 4, "predict": 5}
 _SCORE_FIFO = 8
 _OUT_FIFO = 4
+#: Stages of the static interval bounds' pipeline (one carry chain or one mux level each).
+_SETUP_CYCLES = 7
 
 
 def _check_int(obj, name, v, lo, hi):
@@ -220,13 +222,16 @@ class AttentionEngine(wiring.Component):
     @property
     def pipeline_cycles(self) -> int:
         """Pipeline latency a job adds beyond its walk, the softmax and the ``d`` output beats:
-        the scorer (K read, DSP, adder tree, accumulator and score register), the score
-        requantizer and its FIFO write, the V stage (V read, DSP, product register,
-        accumulate) and the output stage (shift enable, accumulator chain head, requantizer,
-        FIFO)."""
+        the static bounds' setup pipeline (from the registered start), the scorer (K read,
+        DSP, adder tree, accumulator and score register), the score requantizer, the score
+        FIFO and the softmax feed's register slice, the V stage (the join of probabilities
+        and indices, V read, DSP, product register, accumulate) and the output stage (shift
+        enable, accumulator chain head, requantizer, FIFO)."""
+        setup = 1 + _SETUP_CYCLES
         scorer = RAM_READ_LATENCY + MULT18_LATENCY + _tree_stages(self.lanes) + 1
-        v_stage = RAM_READ_LATENCY + MULT18_LATENCY + 2
-        return scorer + (REQUANT_LATENCY + 1) + v_stage + (2 + REQUANT_LATENCY + 1)
+        score_fifo = REQUANT_LATENCY + LutFifo.latency + 1    # + the softmax feed's slice
+        v_stage = 1 + RAM_READ_LATENCY + MULT18_LATENCY + 2    # join slice, read, DSP, add
+        return setup + scorer + score_fifo + v_stage + (2 + REQUANT_LATENCY + 1)
 
     @property
     def softmax(self) -> Softmax:
@@ -369,10 +374,9 @@ class AttentionEngine(wiring.Component):
         # The walk's intervals come from a producer that runs ahead of the walk through a
         # slot, so no comparison or search sits between two walked intervals.
         # (1) The job's static bounds from the latched configuration, a free-running pipeline
-        # of SETUP_CYCLES stages, each one carry chain (an add or a compare) or one level of
+        # of _SETUP_CYCLES stages, each one carry chain (an add or a compare) or one level of
         # multiplexers, never both (the configuration is constant during a job, so a later
         # stage may read any earlier one):
-        SETUP_CYCLES = 7
 
         def sreg(name):
             return Signal(signed(TW + 1), name=name)
@@ -412,7 +416,7 @@ class AttentionEngine(wiring.Component):
         # bitmap one block per cycle (a shift register, so each step tests one bit):
         # block ``kb`` is emitted as [kb * block, min(kb * block + block, end)) if its bit
         # is set and it starts before ``end``. ``p_done`` after the final candidate.
-        setup = Signal(range(SETUP_CYCLES + 1))
+        setup = Signal(range(_SETUP_CYCLES + 1))
         p_run, p_done, p_cand = Signal(), Signal(), Signal()
         # the slot: a register slice of intervals {lo, hi}, so the walk's take reaches only
         # its registers (the producer steps while the slot's skid entry is empty)
@@ -430,7 +434,7 @@ class AttentionEngine(wiring.Component):
         with m.If(start):
             m.d.sync += [p_run.eq(0), p_done.eq(0), p_cand.eq(0)]
         with m.If(start_r):
-            m.d.sync += [setup.eq(SETUP_CYCLES - 1), rem.eq(brow), b_lo.eq(0), b_hi.eq(self.block)]
+            m.d.sync += [setup.eq(_SETUP_CYCLES - 1), rem.eq(brow), b_lo.eq(0), b_hi.eq(self.block)]
         with m.Elif(setup != 0):
             m.d.sync += setup.eq(setup - 1)
             with m.If(setup == 1):
@@ -526,8 +530,11 @@ class AttentionEngine(wiring.Component):
 
         with m.FSM(name="front"):
             with m.State("IDLE"):
-                with m.If(start):
-                    m.d.sync += pred.eq(self.mode == MODE_CODES["predict"])
+                # one cycle after the start (``start_r``; the configuration registers hold
+                # the job's mode then): the combinational start drives no state logic, and
+                # NEXT waits _SETUP_CYCLES for the first interval anyway
+                with m.If(start_r):
+                    m.d.sync += pred.eq(mode == MODE_CODES["predict"])
                     m.next = "NEXT"
             with m.State("NEXT"):
                 so_ = slot.o_stream
@@ -743,10 +750,23 @@ class AttentionEngine(wiring.Component):
         # ------------------------------------------------------------ V stage
         # Each kept row's V words are read once; every query of the block multiplies them
         # by its own probability into its own d accumulators.
+        # the softmax outputs and the index FIFO joined into one register slice: both are
+        # taken when both are valid and the slice's skid entry is empty (registers only), and
+        # the V stage's pop reaches only the slice (not the FIFOs' counters and slices)
+        join_l = data.StructLayout({"prob": data.ArrayLayout(unsigned(cfg.out_fmt.width), Q),
+                                    "flags": Q, "last": 1, "index": unsigned(iw), "mask": 1})
+        m.submodules.v_join = v_join = SkidBuffer(join_l)
+        ji, jo = v_join.i_stream, v_join.o_stream
         sos = [sm.o_stream for sm in smxs]
-        so = sos[0]
-        so_valid = Cat(o.valid for o in sos).all()
         ri = data.View(idx_l, ififo.r_stream.payload)
+        both = Cat(o.valid for o in sos).all() & ififo.r_stream.valid
+        m.d.comb += [ji.valid.eq(both), ji.payload.last.eq(sos[0].payload.last),
+                     ji.payload.index.eq(ri.index), ji.payload.mask.eq(ri.mask),
+                     ji.payload.flags.eq(Cat(o.payload.all_masked for o in sos)),
+                     ififo.r_stream.ready.eq(both & ji.ready)]
+        m.d.comb += [o.ready.eq(both & ji.ready) for o in sos]
+        m.d.comb += [ji.payload.prob[qi].eq(o.payload.prob) for qi, o in enumerate(sos)]
+        jp = jo.payload
         pw = cfg.out_fmt.width
         accw = 8 + pw + ceil_log2(T + 2) + 1
         accs = [[Signal(signed(accw), name=f"oacc{c}" if Q == 1 else f"oacc{c}_q{qi}")
@@ -832,14 +852,12 @@ class AttentionEngine(wiring.Component):
                      self.o_stream.payload.all_masked.eq(ro.all_masked)]
         with m.FSM(name="vstage"):
             with m.State("POP"):
-                with m.If(so_valid & ififo.r_stream.valid):
-                    m.d.comb += [o.ready.eq(1) for o in sos]
-                    m.d.comb += ififo.r_stream.ready.eq(1)
-                    m.d.sync += [vj.eq(ri.index), vb.eq(0), vlast.eq(so.payload.last),
-                                 flags.eq(Cat(o.payload.all_masked for o in sos))]
-                    m.d.sync += [vp.eq(o.payload.prob) for vp, o in zip(vps, sos)]
-                    with m.If(ri.mask):
-                        with m.If(so.payload.last):
+                with m.If(jo.valid):
+                    m.d.comb += jo.ready.eq(1)
+                    m.d.sync += [vj.eq(jp.index), vb.eq(0), vlast.eq(jp.last), flags.eq(jp.flags)]
+                    m.d.sync += [vp.eq(jp.prob[qi]) for qi, vp in enumerate(vps)]
+                    with m.If(jp.mask):
+                        with m.If(jp.last):
                             m.d.sync += drain.eq(v_drain)
                             m.next = "DRAIN"
                     with m.Else():

@@ -129,9 +129,9 @@ def test_cycles_static_patterns_scale_with_kept_fraction():
     res = simulate_attention(eng, K, V, jobs)
     check_against_golden(eng, q, K, V, jobs, res, "cycles")
     dense = res[0]["cycles"]
-    # fixed costs: the softmax's row latency, the d output beats, the pipelines, and a
-    # few cycles of FIFO and state transitions
-    overhead = eng.softmax.row_latency + eng.d + eng.pipeline_cycles + 8
+    # fixed costs: the softmax's row latency, the d output beats, the pipelines (the setup
+    # of the static bounds included), and a few cycles of state transitions
+    overhead = eng.softmax.row_latency + eng.d + eng.pipeline_cycles + 4
     for (_, sel, _, _), r in zip(jobs[1:], res[1:]):
         frac = r["v_rows"] / T
         assert r["k_rows"] == r["v_rows"] < T
