@@ -120,6 +120,14 @@ class _RamPort:
         self.data = data.View(layout, getattr(ram, f"{side}_data"))
 
 
+def _row_addr(row, beat, beats: int):
+    """Word address ``row * beats + beat`` of a row's beat (``beat < beats``): the two
+    fields side by side when ``beats`` is a power of two."""
+    if beats & (beats - 1) == 0:
+        return Cat(beat[:ceil_log2(beats)], row)
+    return row * beats + beat
+
+
 def _tree_stages(n: int) -> int:
     """Registered levels of :func:`_pipelined_sum` over ``n`` terms (at least one)."""
     return max(1, ceil_log2(n))
@@ -482,7 +490,10 @@ class AttentionEngine(wiring.Component):
         iss_mask = Signal()
         iss_last = Signal()
         iss_j = Signal(range(T + 1))
-        m.d.comb += [khr.addr.eq(iss_j * B + beat), klr.addr.eq(iss_j * B + beat),
+        # the K read address straight from the walk's registers (``j`` is the row in every
+        # state that reads; the dummy row's read is masked), bits side by side when B is a
+        # power of two: no state multiplexer or adder in front of the block-RAM pins
+        m.d.comb += [khr.addr.eq(_row_addr(j, beat, B)), klr.addr.eq(_row_addr(j, beat, B)),
                      khr.en.eq(1), klr.en.eq(~pred)]
         m.d.comb += [x for r_ in qrs for x in (r_.addr.eq(beat), r_.en.eq(1))]
         m.d.comb += row_start.eq(iss & iss_first)
@@ -777,7 +788,7 @@ class AttentionEngine(wiring.Component):
         vlast = Signal()
         flags = Signal(Q)                         # per query: its row was fully masked
         viss = Signal()
-        m.d.comb += [vr.addr.eq(vj * B + vb), vr.en.eq(1)]
+        m.d.comb += [vr.addr.eq(_row_addr(vj, vb, B)), vr.en.eq(1)]
         # stages: issue -> V words (RegisteredRAM) -> products (Mult18, one more register)
         # -> accumulate; the probability travels with the beat (the next row's may already
         # be popped)
