@@ -539,70 +539,77 @@ class AttentionEngine(wiring.Component):
         def beat_next():
             return [beat.eq(beat + 1), b_first.eq(0), b_last.eq(beat == B - 2)]
 
-        with m.FSM(name="front"):
-            with m.State("IDLE"):
-                # one cycle after the start (``start_r``; the configuration registers hold
-                # the job's mode then): the combinational start drives no state logic, and
-                # NEXT waits _SETUP_CYCLES for the first interval anyway
-                with m.If(start_r):
-                    m.d.sync += pred.eq(mode == MODE_CODES["predict"])
-                    m.next = "NEXT"
-            with m.State("NEXT"):
-                so_ = slot.o_stream
-                with m.If(so_.valid):
-                    m.d.comb += so_.ready.eq(1)
-                    m.d.sync += [j.eq(so_.payload.lo), *beat_restart(),
-                                 rows_m1.eq(so_.payload.hi - so_.payload.lo - 1),
-                                 rows_z.eq(so_.payload.hi - so_.payload.lo == 1)]
-                    m.next = "WALK"
-                with m.Elif(p_done):
-                    m.next = "DUMMY"
-            with m.State("WALK"):
-                m.d.comb += [iss_j.eq(j), iss_first.eq(b_first), iss_lastbeat.eq(b_last)]
-                with m.If(~b_first | credit):
-                    m.d.comb += iss.eq(1)
-                    with m.If(b_last):
-                        m.d.sync += [*beat_restart(), j.eq(j + 1), rows_m1.eq(rows_m1 - 1),
-                                     rows_z.eq(rows_m1 == 1)]
-                        with m.If(rows_z):
-                            m.next = "NEXT"
-                    with m.Else():
-                        m.d.sync += beat_next()
-            with m.State("DUMMY"):
-                m.d.comb += [iss_first.eq(1), iss_lastbeat.eq(1), iss_mask.eq(1), iss_last.eq(1)]
-                with m.If(credit):
-                    m.d.comb += iss.eq(1)
-                    with m.If(pred):
-                        m.d.sync += pred.eq(0)
-                        m.next = "CAND"
-                    with m.Else():
-                        m.next = "DONE"
-            with m.State("CAND"):             # predict pass 2: exact scores of the candidates
-                m.d.comb += to.ready.eq(credit)
-                with m.If(to.valid & credit):
-                    with m.If(to.payload.empty):
-                        m.next = "DUMMY"
-                    with m.Else():
-                        m.d.sync += [j.eq(to.payload.index[:iw]), *beat_restart(),
-                                     cand_last.eq(to.payload.last)]
-                        m.next = "CANDROW"
-            with m.State("CANDROW"):
-                m.d.comb += [iss_j.eq(j), iss_first.eq(b_first), iss_lastbeat.eq(b_last),
-                             iss.eq(1)]
+        # The front state machine with one flag register per state (one-hot), so each
+        # state's decisions read one flag instead of a decode of an encoded state.
+        names = ("IDLE", "NEXT", "WALK", "DUMMY", "CAND", "CANDROW", "CANDEND", "DONE")
+        st = {n: Signal(name=f"front_{n.lower()}", init=int(n == "IDLE")) for n in names}
+
+        def goto(state):
+            return [st[n].eq(n == state) for n in names]
+
+        with m.If(st["IDLE"]):
+            # one cycle after the start (``start_r``; the configuration registers hold
+            # the job's mode then): the combinational start drives no state logic, and
+            # NEXT waits _SETUP_CYCLES for the first interval anyway
+            with m.If(start_r):
+                m.d.sync += pred.eq(mode == MODE_CODES["predict"])
+                m.d.sync += goto("NEXT")
+        with m.If(st["NEXT"]):
+            so_ = slot.o_stream
+            with m.If(so_.valid):
+                m.d.comb += so_.ready.eq(1)
+                m.d.sync += [j.eq(so_.payload.lo), *beat_restart(),
+                             rows_m1.eq(so_.payload.hi - so_.payload.lo - 1),
+                             rows_z.eq(so_.payload.hi - so_.payload.lo == 1)]
+                m.d.sync += goto("WALK")
+            with m.Elif(p_done):
+                m.d.sync += goto("DUMMY")
+        with m.If(st["WALK"]):
+            m.d.comb += [iss_j.eq(j), iss_first.eq(b_first), iss_lastbeat.eq(b_last)]
+            with m.If(~b_first | credit):
+                m.d.comb += iss.eq(1)
                 with m.If(b_last):
-                    m.d.sync += beat_restart()
-                    m.next = "CANDEND"
+                    m.d.sync += [*beat_restart(), j.eq(j + 1), rows_m1.eq(rows_m1 - 1),
+                                 rows_z.eq(rows_m1 == 1)]
+                    with m.If(rows_z):
+                        m.d.sync += goto("NEXT")
                 with m.Else():
                     m.d.sync += beat_next()
-            with m.State("CANDEND"):
-                with m.If(cand_last):
-                    m.next = "DUMMY"
+        with m.If(st["DUMMY"]):
+            m.d.comb += [iss_first.eq(1), iss_lastbeat.eq(1), iss_mask.eq(1), iss_last.eq(1)]
+            with m.If(credit):
+                m.d.comb += iss.eq(1)
+                with m.If(pred):
+                    m.d.sync += pred.eq(0)
+                    m.d.sync += goto("CAND")
                 with m.Else():
-                    m.next = "CAND"
-            with m.State("DONE"):
-                m.d.comb += front_done.eq(1)
-                with m.If(job_done):
-                    m.next = "IDLE"
+                    m.d.sync += goto("DONE")
+        with m.If(st["CAND"]):             # predict pass 2: exact scores of the candidates
+            m.d.comb += to.ready.eq(credit)
+            with m.If(to.valid & credit):
+                with m.If(to.payload.empty):
+                    m.d.sync += goto("DUMMY")
+                with m.Else():
+                    m.d.sync += [j.eq(to.payload.index[:iw]), *beat_restart(),
+                                 cand_last.eq(to.payload.last)]
+                    m.d.sync += goto("CANDROW")
+        with m.If(st["CANDROW"]):
+            m.d.comb += [iss_j.eq(j), iss_first.eq(b_first), iss_lastbeat.eq(b_last),
+                         iss.eq(1)]
+            with m.If(b_last):
+                m.d.sync += beat_restart()
+                m.d.sync += goto("CANDEND")
+            with m.Else():
+                m.d.sync += beat_next()
+        with m.If(st["CANDEND"]):
+            with m.If(cand_last):
+                m.d.sync += goto("DUMMY")
+            with m.Else():
+                m.d.sync += goto("CAND")
+        with m.If(st["DONE"]):
+            m.d.comb += front_done.eq(1)
+            with m.If(job_done):
+                m.d.sync += goto("IDLE")
 
         # ------------------------------------------------------------ scorer pipeline
         ctl_l = data.StructLayout({"valid": 1, "first": 1, "lastbeat": 1, "mask": 1, "last": 1,
