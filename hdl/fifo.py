@@ -43,21 +43,27 @@ class LutFifo(_WriteFifo):
     ``w_en`` writes ``w_data``; the writer must not write when the FIFO is full (the owner
     keeps count, e.g. with credits: there is no ``w_rdy``). ``r_stream`` follows the
     :mod:`amaranth.lib.stream` rules with a registered ``valid`` and ``payload``; a written
-    entry can be read two cycles later (:attr:`latency`). Capacity: ``depth`` entries
-    at least (``depth - 1`` in the LUT RAM and the two entries of a :class:`SkidBuffer` at
-    the output, so ``depth + 1``).
+    entry can be read two cycles later (:attr:`latency`). Capacity: ``depth`` entries at
+    least (``depth - 1`` in the LUT RAM, and the output).
 
-    The output is a :class:`SkidBuffer`, so the consumer's ``ready`` reaches only its
-    registers: the LUT RAM is read while the skid entry is empty (a register), and the
-    entry count, the read pointer and their flags never wait for the consumer (with one
-    output register, ``ready`` -> read -> count was the engine's critical path, v16).
+    ``out_slice`` chooses the output:
+
+    * ``True`` (default): a :class:`SkidBuffer` (two entries, so ``depth + 1`` in all). The
+      consumer's ``ready`` reaches only its registers: the LUT RAM is read while the skid
+      entry is empty (a register), so the entry count, the read pointer and their flags never
+      wait for the consumer (with one output register, ``ready`` -> read -> count was the
+      attention engine's critical path, v16).
+    * ``False``: one output register, refilled in the cycle the consumer takes it (the
+      consumer's ``ready`` then reaches the read and the count): for a consumer whose
+      ready is itself a register (the GEMV array's output).
     """
 
     #: Cycles from a write to the entry at the output.
     latency = 2
 
-    def __init__(self, width: int, depth: int):
+    def __init__(self, width: int, depth: int, out_slice: bool = True):
         super().__init__(width, depth, 2)
+        self.out_slice = bool(out_slice)
 
     def elaborate(self, platform):
         m = Module()
@@ -68,19 +74,28 @@ class LutFifo(_WriteFifo):
                                             attrs={"ram_style": "distributed"})
         wp = mem.write_port()
         rp = mem.read_port(domain="comb")
-        m.submodules.out = out = SkidBuffer(self.width)
         take = Signal()
         lut = updown_counter(m, self.w_en, take, n, "count",     # entries in the LUT RAM
                              {"nonempty": ("!=", 0)})
         w_ptr = wrap_counter(m, self.w_en, n, "w_ptr")
         r_ptr = wrap_counter(m, take, n, "r_ptr")
-        m.d.comb += [
-            wp.addr.eq(w_ptr), wp.data.eq(self.w_data), wp.en.eq(self.w_en),
-            rp.addr.eq(r_ptr),
-            out.i_stream.valid.eq(lut["nonempty"]), out.i_stream.payload.eq(rp.data),
-            take.eq(lut["nonempty"] & out.i_stream.ready),
-        ]
-        wiring.connect(m, out.o_stream, wiring.flipped(self.r_stream))
+        m.d.comb += [wp.addr.eq(w_ptr), wp.data.eq(self.w_data), wp.en.eq(self.w_en),
+                     rp.addr.eq(r_ptr)]
+        if self.out_slice:
+            m.submodules.out = out = SkidBuffer(self.width)
+            m.d.comb += [out.i_stream.valid.eq(lut["nonempty"]),
+                         out.i_stream.payload.eq(rp.data),
+                         take.eq(lut["nonempty"] & out.i_stream.ready)]
+            wiring.connect(m, out.o_stream, wiring.flipped(self.r_stream))
+            return m
+        out_valid = Signal()
+        out_data = Signal(self.width, reset_less=True)
+        m.d.comb += [take.eq(lut["nonempty"] & (~out_valid | self.r_stream.ready)),
+                     self.r_stream.valid.eq(out_valid), self.r_stream.payload.eq(out_data)]
+        with m.If(take):
+            m.d.sync += [out_data.eq(rp.data), out_valid.eq(1)]
+        with m.Elif(self.r_stream.ready):
+            m.d.sync += out_valid.eq(0)
         return m
 
 
@@ -99,7 +114,8 @@ class BlockFifo(_WriteFifo):
     ``w_en`` writes ``w_data``; the writer must not write when the FIFO is full (no
     ``w_rdy``: the owner keeps count). ``r_stream`` follows the :mod:`amaranth.lib.stream`
     rules with registered ``valid`` and ``payload``; a written entry can be read
-    :attr:`latency` cycles later. Capacity: ``depth`` entries.
+    :attr:`latency` cycles later. Capacity: ``depth`` entries. ``out_slice``: the output
+    queue's (see :class:`LutFifo`).
     """
 
     #: Output queue entries, counted in words read and not yet taken: a word is outstanding
@@ -111,9 +127,10 @@ class BlockFifo(_WriteFifo):
     #: output queue.
     latency = 1 + RAM_READ_LATENCY + LutFifo.latency
 
-    def __init__(self, width: int, depth: int, impl: str = "auto"):
+    def __init__(self, width: int, depth: int, impl: str = "auto", out_slice: bool = True):
         super().__init__(width, depth, 1, 16384)
         self._impl = impl
+        self.out_slice = bool(out_slice)
 
     def elaborate(self, platform):
         m = Module()
@@ -124,7 +141,7 @@ class BlockFifo(_WriteFifo):
         m.submodules.ram = ram = RegisteredRAM(self.width, depth, impl=self._impl)
         m.d.comb += [ram.w_en.eq(self.w_en), ram.w_addr.eq(w_ptr), ram.w_data.eq(self.w_data),
                      ram.r_en.eq(1), ram.r_addr.eq(r_ptr)]
-        m.submodules.queue = queue = LutFifo(self.width, q)
+        m.submodules.queue = queue = LutFifo(self.width, q, self.out_slice)
         m.d.comb += [self.r_stream.valid.eq(queue.r_stream.valid),
                      self.r_stream.payload.eq(queue.r_stream.payload),
                      queue.r_stream.ready.eq(self.r_stream.ready)]

@@ -429,7 +429,9 @@ class GemvArray(wiring.Component):
         # ``final_wait`` two cycles after that; ``pending`` blocks the next final column for
         # at least that long (``hold >= 3``), so the credit is never stale when it matters.
         depth = self._fifo_depth
-        m.submodules.fifo = fifo = BlockFifo(self.out_width + 1, depth, impl)
+        # one output register (``out_slice=False``): the consumer's ready is a port, a
+        # register outside the array (the 156-lane builds of docs/gemv_fmax_156.md)
+        m.submodules.fifo = fifo = BlockFifo(self.out_width + 1, depth, impl, out_slice=False)
         room_init = depth - P
         room = Signal(range(-P - 1, depth - P + 1), init=room_init)
         room_next = Signal.like(room)

@@ -9,7 +9,10 @@ from amaranth.sim import Simulator
 from attnkit.hdl.fifo import BlockFifo, LutFifo, SkidBuffer
 from attnkit.sim.streams import Stalls, run_simulation, stream_get, stream_put, stream_through_timed
 
-FIFOS = {"lut": lambda w, d: LutFifo(w, d), "block": lambda w, d: BlockFifo(w, d, "behavioural")}
+FIFOS = {"lut": lambda w, d: LutFifo(w, d), "block": lambda w, d: BlockFifo(w, d, "behavioural"),
+         # one output register instead of the output slice
+         "lut-reg": lambda w, d: LutFifo(w, d, out_slice=False),
+         "block-reg": lambda w, d: BlockFifo(w, d, "behavioural", out_slice=False)}
 from attnkit.sim.formal import check_stream_rules
 
 
