@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from amaranth.back import rtlil
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
@@ -257,7 +257,7 @@ def test_harness_widths_and_rtlil():
     assert harness.expected_ffs == 3 + harness.in_bits + harness.out_bits + 32
     text = rtlil.convert(harness, name="top", ports=harness.ports())
     for pin in PINS:
-        assert f"wire width 1 input" in text and f"\\{pin}" in text
+        assert "wire width 1 input" in text and f"\\{pin}" in text
 
 
 def test_harness_rejects_bad_cores():
