@@ -20,7 +20,7 @@ Sections
   ``T = 2048``) per selection mode, with the attention engine's benchmark modes and simulator
   driver (:mod:`attnkit.sim.attention_driver`), every result checked against the golden engine.
 * :func:`dsp_clock_limit`, :func:`build_figures`: Fmax/resources/peak GOPS of the latest
-  ``build/*/report.json`` and the fraction of the device's ceiling
+  ``build/*/report.json`` (and ``build/*/seed*/report.json``) and the fraction of the device's ceiling
   ``MULT18X18D count x registered-DSP clock limit x 2`` OPs/s, where the clock limit is
   *measured*: the nextpnr-ecp5 Fmax of one fully registered MULT18X18D
   (:class:`attnkit.hdl.dsp.Mult18`, input, pipeline and output registers) built out of
@@ -330,11 +330,13 @@ def dsp_clock_limit(device: str, speed: int, *, progress=None) -> dict:
 
 
 def build_figures(*, measure_dsp: bool = True, progress=None) -> dict:
-    """The newest report per (design, device, speed, mode, board) under ``build/*/report.json``."""
+    """The newest report per (design, device, speed, mode, board) under ``build/*/report.json``
+    and ``build/*/seed*/report.json`` (the builds of ``tools/build.py --seeds``)."""
     from attnkit.boards import ecp5
 
     seen, reports = set(), []
-    paths = sorted(glob.glob(str(REPO_ROOT / "build" / "*" / "report.json")),
+    paths = sorted(glob.glob(str(REPO_ROOT / "build" / "*" / "report.json"))
+                   + glob.glob(str(REPO_ROOT / "build" / "*" / "seed*" / "report.json")),
                    key=os.path.getmtime, reverse=True)
     for p in paths:
         try:

@@ -7,6 +7,8 @@ builds are cached under ``build/fast/``). Without stalls the fast path must also
 Amaranth simulator's exact cycle count.
 """
 
+import json
+
 import numpy as np
 import pytest
 
@@ -139,3 +141,29 @@ def test_bench_sections_small():
     assert [m["bit_exact"] for m in att["modes"]] == [True] * len(att["modes"])
     dense = att["modes"][0]
     assert dense["mode"] == "dense" and dense["k_rows"] == dense["v_rows"] == 64
+
+
+def test_bench_build_figures_newest_report_including_seed_builds(tmp_path, monkeypatch):
+    """The builds table reads ``build/*/report.json`` and the per-seed reports of
+    ``tools/build.py --seeds`` (``build/*/seed*/report.json``), newest per design and device."""
+    import os
+
+    from attnkit.sim import fast_bench
+
+    def report(path, mhz, mtime):
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({
+            "design": "attention", "device": {"name": "LFE5U-85F", "speed": 6}, "mode": "ooc",
+            "board": None, "status": "timing_failed", "params": {},
+            "clocks": {"sync": {"target_mhz": 200.0, "achieved_mhz": mhz}},
+            "core_utilization": {"TRELLIS_COMB": {"used": 10}}, "ops_per_cycle": 16,
+            "peak_gops": 1.0}))
+        os.utime(path, (mtime, mtime))
+
+    report(tmp_path / "build" / "old" / "report.json", 100.0, 1_000_000)
+    report(tmp_path / "build" / "seeds" / "seed2" / "report.json", 150.0, 2_000_000)
+    report(tmp_path / "build" / "seeds" / "seed1" / "report.json", 140.0, 1_500_000)
+    monkeypatch.setattr(fast_bench, "REPO_ROOT", tmp_path)
+    reps = fast_bench.build_figures(measure_dsp=False)["reports"]
+    assert [(r["report"], r["fmax_mhz"]) for r in reps] == [
+        (os.path.join("build", "seeds", "seed2", "report.json"), 150.0)]

@@ -9,7 +9,8 @@ Sections (logic in :mod:`attnkit.sim.fast_bench`):
    fast path (cycle accurate, every output checked against the golden model);
 3. softmax sustained elements per cycle over rows of 128, 2048 and 4096 (Amaranth simulator);
 4. attention head (d = 128, T = 2048): cycles and K/V rows read per selection mode;
-5. build reports (``build/*/report.json``, newest per design and device): Fmax,
+5. build reports (``build/*/report.json`` and ``build/*/seed*/report.json``, newest per
+   design and device): Fmax,
    resources, peak GOPS and the fraction of the device's DSP ceiling.
 
 Compiles (Verilator, Yosys/nextpnr for the DSP clock limit) are cached under ``build/``; the
@@ -177,7 +178,7 @@ def markdown(res) -> str:
     b = res.get("builds")
     if b and b["reports"]:
         lim = "; ".join(f"{k}: {v['fmax_mhz']:.1f} MHz" for k, v in b["dsp_clock_limit"].items() if "fmax_mhz" in v)
-        L += ["**Builds** (newest `build/*/report.json` per design and device; out of "
+        L += ["**Builds** (newest `build/*/report.json` or `build/*/seed*/report.json` per design and device; out of "
               "context; ceiling = device MULT18X18D count x registered-DSP clock limit x 2 OPs, the "
               f"limit measured as the nextpnr-ecp5 Fmax of one fully registered MULT18X18D: {lim}):", "",
               "| design | parameters | device | status | Fmax MHz (target) | LUT4 | FF | DSP | EBR | peak GOPS | of ceiling |",
