@@ -13,8 +13,8 @@ carry entry 0.45 ns, 0.07 ns per CCU2C along the chain, carry-to-sum 0.40 ns, DS
 register 0.74 ns), and every net between two cells costs one fixed ``hop`` (placement
 decides the real value: 0.1-3 ns, about 1 ns typical in the attention engine's builds) plus
 ``fanout`` per doubling of the net's sinks (a net that enables a thousand flip-flops spans
-an area), plus the endpoint's setup (taken as 0). It ranks paths by logic depth weighted with those delays;
-the absolute figures are only as good as ``hop``.
+an area), plus the endpoint's setup (taken as 0). It ranks paths by logic depth weighted
+with those delays; the absolute figures are only as good as ``hop``.
 
     python -m attnkit.boards.netlist_timing build/attention-85f-v22t/top.json --over 6 --paths 5
 """
@@ -110,7 +110,8 @@ def estimate(netlist, hop: float = 1.0, fanout: float = 0.1) -> list:
             result = (t, None, name)
         elif kind == "TRELLIS_DPR16X4" and port.startswith("DO"):
             result = max(((arrival(b)[0] + net(b) + LUTRAM_READ, b, name)
-                          for p, b in inputs(c) if p.startswith("RAD")), default=(LUTRAM_READ, None, name))
+                          for p, b in inputs(c) if p.startswith("RAD")),
+                         default=(LUTRAM_READ, None, name))
         elif kind == "CCU2C":
             best = (CARRY_SUM, None, name)
             for p, b in inputs(c):
@@ -122,8 +123,9 @@ def estimate(netlist, hop: float = 1.0, fanout: float = 0.1) -> list:
             result = best
         elif kind in ("PFUMX", "L6MUX21"):
             # the LUT-to-mux connections are inside the slice: no routing hop
-            result = max(((arrival(b)[0] + (0 if p in ("ALUT", "BLUT", "D0", "D1") else net(b)) + MUX,
-                           b, name) for p, b in inputs(c)), default=(MUX, None, name))
+            inside = ("ALUT", "BLUT", "D0", "D1")
+            result = max(((arrival(b)[0] + (0 if p in inside else net(b)) + MUX, b, name)
+                          for p, b in inputs(c)), default=(MUX, None, name))
         elif kind == "LUT4":
             result = max(((arrival(b)[0] + net(b) + LUT, b, name) for p, b in inputs(c)),
                          default=(LUT, None, name))

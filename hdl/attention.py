@@ -36,9 +36,9 @@ that keeps nothing is therefore the softmax's fully masked row: the output is al
 Skipped keys cost no reads: the address generator walks only the kept intervals, one
 bubble cycle between two intervals. The intervals come from a producer that runs ahead of
 the walk through a two-entry slot (a register slice): the job's static bounds (window,
-global, end) from a 7-stage pipeline after the job start, then one candidate per cycle (an empty static
-interval is dropped; block-sparse scans the bitmap one block per cycle, a shift register,
-emitting each set block). So a skipped block costs a producer cycle, hidden behind the
+global, end) from a 7-stage pipeline after the job start, then one candidate per cycle (an
+empty static interval is dropped; block-sparse scans the bitmap one block per cycle, a
+shift register, emitting each set block). So a skipped block costs a producer cycle, hidden behind the
 walk of a kept one except before the first kept block. Dynamic modes score every candidate
 (predict: from the high nibble memory only) and read V only for kept rows.
 
@@ -420,10 +420,11 @@ class AttentionEngine(wiring.Component):
         e_ne = [Signal(name=f"e_ne{i}") for i in range(2)]   # (last stage) interval not empty
         m.d.sync += [e_ne[i].eq(d_lo[i] < d_hi[i]) for i in range(2)]
         # (2) The producer: one candidate interval per cycle into the slot (a two-entry
-        # register slice: the producer steps while its skid entry is empty); a static candidate is emitted if not empty; block mode scans the
-        # bitmap one block per cycle (a shift register, so each step tests one bit):
-        # block ``kb`` is emitted as [kb * block, min(kb * block + block, end)) if its bit
-        # is set and it starts before ``end``. ``p_done`` after the final candidate.
+        # register slice: the producer steps while its skid entry is empty); a static
+        # candidate is emitted if not empty; block mode scans the bitmap one block per cycle
+        # (a shift register, so each step tests one bit): block ``kb`` is emitted as
+        # [kb * block, min(kb * block + block, end)) if its bit is set and it starts before
+        # ``end``. ``p_done`` after the final candidate.
         setup = Signal(range(_SETUP_CYCLES + 1))
         p_run, p_done, p_cand = Signal(), Signal(), Signal()
         # the slot: a register slice of intervals {lo, hi}, so the walk's take reaches only
@@ -520,7 +521,8 @@ class AttentionEngine(wiring.Component):
         # ready, 7.6 ns in v18). It is empty whenever a drain starts: one top-k row per job,
         # and the job ends only after its consumer (the softmax feed, or predict's candidate
         # walk) has read every beat, the last one included.
-        m.submodules.topk_out = topk_out = LutFifo(topk.o_stream.payload.shape().size, self.k_max + 1)
+        m.submodules.topk_out = topk_out = LutFifo(topk.o_stream.payload.shape().size,
+                                                   self.k_max + 1)
         m.d.comb += [topk.o_stream.ready.eq(1), topk_out.w_en.eq(topk.o_stream.valid),
                      topk_out.w_data.eq(topk.o_stream.payload)]
         to = stream.Signature(topk.o_stream.payload.shape()).create()
@@ -726,7 +728,8 @@ class AttentionEngine(wiring.Component):
         if Q > 1:
             m.d.comb += [fi.payload.xlogit.eq(sr.xlogit), fi.payload.qmask.eq(sr.qmask)]
         with m.If(is_topk):
-            m.d.comb += [fi.valid.eq(to.valid), fi.payload.logit.eq(to.payload.index[iw:].as_signed()),
+            m.d.comb += [fi.valid.eq(to.valid),
+                         fi.payload.logit.eq(to.payload.index[iw:].as_signed()),
                          fi.payload.index.eq(to.payload.index[:iw]),
                          fi.payload.mask.eq(to.payload.empty), fi.payload.last.eq(to.payload.last),
                          to.ready.eq(fi.ready), sfifo.r_stream.ready.eq(ti.ready)]
