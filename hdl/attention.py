@@ -608,9 +608,15 @@ class AttentionEngine(wiring.Component):
                 m.d.sync += goto("DUMMY")
             with m.Else():
                 m.d.sync += goto("CAND")
+        # back to IDLE one cycle after the job's end (a register: the end is a compare of
+        # the output FIFO's level, v25's critical path into every state flag); the next job
+        # cannot start before then (``q_stream`` waits for ``busy`` to fall, and the front
+        # leaves IDLE on ``start_r``)
+        job_done_r = Signal()
+        m.d.sync += job_done_r.eq(job_done)
         with m.If(st["DONE"]):
             m.d.comb += front_done.eq(1)
-            with m.If(job_done):
+            with m.If(job_done_r):
                 m.d.sync += goto("IDLE")
 
         # ------------------------------------------------------------ scorer pipeline
