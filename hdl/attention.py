@@ -38,8 +38,8 @@ bubble cycle between two intervals. The intervals come from a producer that runs
 the walk through a two-entry slot (a register slice): the job's static bounds (window,
 global, end) from a 7-stage pipeline after the job start, then one candidate per cycle (an
 empty static interval is dropped; block-sparse scans the bitmap one block per cycle, a
-shift register, emitting each set block). So a skipped block costs a producer cycle, hidden behind the
-walk of a kept one except before the first kept block. Dynamic modes score every candidate
+shift register, emitting each set block). So a skipped block costs a producer cycle, hidden
+behind the walk of a kept one except before the first kept block. Dynamic modes score every candidate
 (predict: from the high nibble memory only) and read V only for kept rows.
 
 Interface
@@ -512,7 +512,6 @@ class AttentionEngine(wiring.Component):
         with m.If(count_k):
             m.d.sync += self.k_rows.eq(self.k_rows + 1)
 
-        front_done = Signal()
         job_done = Signal()
         # the top-k output drains into a FIFO that holds a whole drain (at most ``k_max``
         # beats), so the unit's ``o_stream.ready`` is the constant 1 and its pop, which
@@ -615,7 +614,6 @@ class AttentionEngine(wiring.Component):
         job_done_r = Signal()
         m.d.sync += job_done_r.eq(job_done)
         with m.If(st["DONE"]):
-            m.d.comb += front_done.eq(1)
             with m.If(job_done_r):
                 m.d.sync += goto("IDLE")
 
@@ -780,7 +778,8 @@ class AttentionEngine(wiring.Component):
         # the softmax outputs and the index FIFO joined into one register slice: both are
         # taken when both are valid and the slice's skid entry is empty (registers only), and
         # the V stage's pop reaches only the slice (not the FIFOs' counters and slices)
-        join_l = data.StructLayout({"prob": data.ArrayLayout(unsigned(cfg.out_fmt.width), Q),
+        pw = cfg.out_fmt.width
+        join_l = data.StructLayout({"prob": data.ArrayLayout(unsigned(pw), Q),
                                     "flags": Q, "last": 1, "index": unsigned(iw), "mask": 1})
         m.submodules.v_join = v_join = SkidBuffer(join_l)
         ji, jo = v_join.i_stream, v_join.o_stream
@@ -794,7 +793,6 @@ class AttentionEngine(wiring.Component):
         m.d.comb += [o.ready.eq(both & ji.ready) for o in sos]
         m.d.comb += [ji.payload.prob[qi].eq(o.payload.prob) for qi, o in enumerate(sos)]
         jp = jo.payload
-        pw = cfg.out_fmt.width
         accw = 8 + pw + ceil_log2(T + 2) + 1
         accs = [[Signal(signed(accw), name=f"oacc{c}" if Q == 1 else f"oacc{c}_q{qi}")
                  for c in range(d)] for qi in range(Q)]

@@ -64,10 +64,9 @@ def requantize(m, acc, mult, shift, lim: int, impl: str, name: str):
     r = Signal(signed(pw), name=f"{name}_r", reset_less=True)
     sign, hi0, hi1 = (Signal(name=f"{name}_{n}", reset_less=True) for n in ("sign", "hi0", "hi1"))
     lo_gt, lo_lt = (Signal(name=f"{name}_{n}", reset_less=True) for n in ("lo_gt", "lo_lt"))
-    low = t[:k]
-    high = t[k:-1] if pw - 1 > k else Const(0, 1)
+    low, high = t[:k], t[k:-1]
     m.d.sync += [r.eq(Mux(zero3, t, (t + 1) >> 1)), sign.eq(t[-1]),
-                 hi0.eq(high == 0), hi1.eq(high == (1 << len(high)) - 1 if pw - 1 > k else 1),
+                 hi0.eq(high == 0), hi1.eq(high == (1 << len(high)) - 1),
                  lo_gt.eq(Mux(zero3, low > lim, low > 2 * lim)),
                  lo_lt.eq(Mux(zero3, low < (1 << k) - lim, low < (1 << k) - 2 * lim - 1))]
     over = ~sign & (~hi0 | lo_gt)

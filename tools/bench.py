@@ -178,8 +178,8 @@ def markdown(res) -> str:
     b = res.get("builds")
     if b and b["reports"]:
         lim = "; ".join(f"{k}: {v['fmax_mhz']:.1f} MHz" for k, v in b["dsp_clock_limit"].items() if "fmax_mhz" in v)
-        L += ["**Builds** (newest `build/*/report.json` or `build/*/seed*/report.json` per design and device; out of "
-              "context; ceiling = device MULT18X18D count x registered-DSP clock limit x 2 OPs, the "
+        L += ["**Builds** (newest `build/*/report.json` or `build/*/seed*/report.json` per design "
+              "and device; out of context; ceiling = device MULT18X18D count x registered-DSP clock limit x 2 OPs, the "
               f"limit measured as the nextpnr-ecp5 Fmax of one fully registered MULT18X18D: {lim}):", "",
               "| design | parameters | device | status | Fmax MHz (target) | LUT4 | FF | DSP | EBR | peak GOPS | of ceiling |",
               "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]

@@ -30,6 +30,7 @@ import numpy as np
 
 from attnkit.sim.attention_driver import bench_selections as selections, simulate_attention
 
+from attnkit.boards.toolchain import PLACERS
 from attnkit.golden.attention import Selection, engine, prefill_rows, quantize_head
 from attnkit.hdl.attention import AttentionEngine
 
@@ -96,7 +97,7 @@ def main(argv=None):
                          "on an LFE5U-85F (Yosys + nextpnr) and print resources and Fmax")
     ap.add_argument("--clock", type=float, default=50.0, help="--synth target clock, MHz")
     ap.add_argument("--seed", type=int, default=1, help="--synth nextpnr placer seed")
-    ap.add_argument("--placer", default="heap",
+    ap.add_argument("--placer", choices=sorted(PLACERS), default="heap",
                     help="--synth nextpnr placer settings (attnkit.boards.toolchain.PLACERS)")
     ap.add_argument("--prefill", type=int, metavar="Q",
                     help="instead: MiniLM head, a prefill block of Q queries vs Q decode jobs")
