@@ -99,6 +99,9 @@ _SCORE_FIFO = 8
 _OUT_FIFO = 4
 #: Stages of the static interval bounds' pipeline (one carry chain or one mux level each).
 _SETUP_CYCLES = 7
+#: Registers between a V-stage DSP and the accumulators it feeds: the product register,
+#: then one copy per accumulator (the fan-out across the die split over two hops).
+_VPROD_STAGES = 2
 
 
 def _check_int(obj, name, v, lo, hi):
@@ -238,7 +241,7 @@ class AttentionEngine(wiring.Component):
         setup = 1 + _SETUP_CYCLES
         scorer = RAM_READ_LATENCY + MULT18_LATENCY + _tree_stages(self.lanes) + 1
         score_fifo = REQUANT_LATENCY + LutFifo.latency + 1    # + the softmax feed's slice
-        v_stage = 1 + RAM_READ_LATENCY + MULT18_LATENCY + 2    # join slice, read, DSP, add
+        v_stage = 1 + RAM_READ_LATENCY + MULT18_LATENCY + _VPROD_STAGES + 1   # join, ..., add
         return setup + scorer + score_fifo + v_stage + (2 + REQUANT_LATENCY + 1)
 
     @property
@@ -417,8 +420,11 @@ class AttentionEngine(wiring.Component):
                              d_hi[1].eq(e_whi), d_two.eq(1)]
             with m.Default():
                 m.d.sync += [d_lo[0].eq(0), d_hi[0].eq(b_end), d_two.eq(0)]
-        e_ne = [Signal(name=f"e_ne{i}") for i in range(2)]   # (last stage) interval not empty
+        # (last stage) interval not empty; its length minus one (``hi + ~lo``)
+        e_ne = [Signal(name=f"e_ne{i}") for i in range(2)]
+        e_nm1 = [Signal(signed(TW + 2), name=f"e_nm1{i}") for i in range(2)]
         m.d.sync += [e_ne[i].eq(d_lo[i] < d_hi[i]) for i in range(2)]
+        m.d.sync += [e_nm1[i].eq(d_hi[i] + ~d_lo[i]) for i in range(2)]
         # (2) The producer: one candidate interval per cycle into the slot (a two-entry
         # register slice: the producer steps while its skid entry is empty); a static
         # candidate is emitted if not empty; block mode scans the bitmap one block per cycle
@@ -427,9 +433,10 @@ class AttentionEngine(wiring.Component):
         # ``end``. ``p_done`` after the final candidate.
         setup = Signal(range(_SETUP_CYCLES + 1))
         p_run, p_done, p_cand = Signal(), Signal(), Signal()
-        # the slot: a register slice of intervals {lo, hi}, so the walk's take reaches only
-        # its registers (the producer steps while the slot's skid entry is empty)
-        slot_l = data.StructLayout({"lo": range(T + 1), "hi": range(T + 1)})
+        # the slot: a register slice of intervals as their first row and their length minus
+        # one, so the walk's take reaches only its registers (no subtract); the producer
+        # steps while the slot's skid entry is empty
+        slot_l = data.StructLayout({"lo": range(T + 1), "n_m1": range(T + 1)})
         m.submodules.slot = slot = SkidBuffer(slot_l)
         rem = Signal(self.n_blocks)         # block bits not yet scanned (bit 0 = this block)
         b_lo = Signal(range(self.n_blocks * self.block + 1))
@@ -438,8 +445,11 @@ class AttentionEngine(wiring.Component):
         # will hold (the next block's after a step: ``b_lo`` becomes ``b_hi``, ``b_hi``
         # grows by ``block``), so no compare sits between the scan and the slot
         b_end_mb = Signal(signed(TW + 1), name="b_end_mb")     # end - block
-        m.d.sync += b_end_mb.eq(b_end - self.block)
+        b_end_m1 = Signal(signed(TW + 1), name="b_end_m1")     # end - 1
+        m.d.sync += [b_end_mb.eq(b_end - self.block), b_end_m1.eq(b_end - 1)]
         lo_in, hi_out = Signal(), Signal()
+        # a block cut by ``end``: its length minus one (``end - 1 - b_lo``)
+        cut_nm1 = Signal(range(T + 1))
         with m.If(start):
             m.d.sync += [p_run.eq(0), p_done.eq(0), p_cand.eq(0)]
         with m.If(start_r):
@@ -451,15 +461,17 @@ class AttentionEngine(wiring.Component):
         step = Signal()
         m.d.comb += step.eq(p_run & ~p_done & slot.i_stream.ready)
         m.d.sync += [lo_in.eq(Mux(step, b_hi < b_end, b_lo < b_end)),
-                     hi_out.eq(Mux(step, b_hi >= b_end_mb, b_hi >= b_end))]
+                     hi_out.eq(Mux(step, b_hi >= b_end_mb, b_hi >= b_end)),
+                     cut_nm1.eq(Mux(step, b_end_m1 - b_hi, b_end_m1 - b_lo))]
         si_ = slot.i_stream
         with m.If(is_block):
             m.d.comb += [si_.valid.eq(p_run & ~p_done & rem[0] & lo_in),
-                         si_.payload.lo.eq(b_lo), si_.payload.hi.eq(Mux(hi_out, b_end, b_hi))]
+                         si_.payload.lo.eq(b_lo),
+                         si_.payload.n_m1.eq(Mux(hi_out, cut_nm1, self.block - 1))]
         with m.Else():
             m.d.comb += [si_.valid.eq(p_run & ~p_done & Mux(p_cand, e_ne[1], e_ne[0])),
                          si_.payload.lo.eq(Mux(p_cand, d_lo[1], d_lo[0])),
-                         si_.payload.hi.eq(Mux(p_cand, d_hi[1], d_hi[0]))]
+                         si_.payload.n_m1.eq(Mux(p_cand, e_nm1[1], e_nm1[0]))]
         with m.If(step):
             with m.If(is_block):
                 m.d.sync += [rem.eq(rem >> 1), b_lo.eq(b_lo + self.block),
@@ -560,8 +572,7 @@ class AttentionEngine(wiring.Component):
             with m.If(so_.valid):
                 m.d.comb += so_.ready.eq(1)
                 m.d.sync += [j.eq(so_.payload.lo), *beat_restart(),
-                             rows_m1.eq(so_.payload.hi - so_.payload.lo - 1),
-                             rows_z.eq(so_.payload.hi - so_.payload.lo == 1)]
+                             rows_m1.eq(so_.payload.n_m1), rows_z.eq(so_.payload.n_m1 == 0)]
                 m.d.sync += goto("WALK")
             with m.Elif(p_done):
                 m.d.sync += goto("DUMMY")
@@ -813,7 +824,7 @@ class AttentionEngine(wiring.Component):
         # accumulator that synthesis keeps apart (``distinct_register``): a beat's enable
         # reaches the 35 flip-flops of one accumulator, not the d / B of its beat through
         # a decoder (v19's critical path, 6 ns of routing)
-        v_pre = delay(m, v0, RAM_READ_LATENCY + MULT18_LATENCY, "vs")
+        v_pre = delay(m, v0, RAM_READ_LATENCY + MULT18_LATENCY + _VPROD_STAGES - 1, "vs")
         for qi in range(Q):
             sfx = f"_q{qi}" if Q > 1 else ""
             p_rd = delay(m, vps[qi], RAM_READ_LATENCY, f"vp_rd{sfx}", reset_less=True)
@@ -822,18 +833,21 @@ class AttentionEngine(wiring.Component):
                 mul = Mult18(self.dsp)
                 m.submodules[f"vmul{i}{sfx}"] = mul
                 m.d.comb += [mul.a.eq(p_rd), mul.b.eq(vr.data[i])]
-                # one register after the DSP: its output reached the B accumulators it feeds
-                # across the die (4.3 ns of routing at -6, v15's critical path)
+                # one register after the DSP (its output reached the B accumulators it feeds
+                # across the die: 4.3 ns of routing at -6, v15's critical path), then one
+                # copy per accumulator (the register reached them: v26's critical path,
+                # 2.6 ns of routing over 17-22 tiles)
                 vprod = Signal(signed(8 + pw + 1), name=f"vprod{i}{sfx}", reset_less=True)
                 m.d.sync += vprod.eq(mul.p[:8 + pw + 1].as_signed())
-                vprods.append(vprod)
+                vprods.append([distinct_register(m, vprod, f"vprod{i}_b{bb}{sfx}", impl,
+                                                 reset_less=True) for bb in range(B)])
             for bb in range(B):
                 for i in range(L):
                     en = distinct_register(m, v_pre.valid & (v_pre.b == bb),
                                            f"vacc_en{bb * L + i}{sfx}", impl)
                     a_ = accs[qi][bb * L + i]
                     with m.If(en):
-                        m.d.sync += a_.eq(a_ + vprods[i])
+                        m.d.sync += a_.eq(a_ + vprods[i][bb])
         # output: query by query, d elements each
         oc = Signal(range(Q * d + 1))            # element index over the whole block
         ocol = Signal(range(d))                   # ... within its query
@@ -845,7 +859,7 @@ class AttentionEngine(wiring.Component):
         o_credit = Signal()
         m.d.comb += o_credit.eq(o_infl + ofifo.level < _OUT_FIFO)
         # cycles from the final V issue until its products are in the accumulators
-        v_drain = RAM_READ_LATENCY + MULT18_LATENCY + 2
+        v_drain = RAM_READ_LATENCY + MULT18_LATENCY + _VPROD_STAGES + 1
         drain = Signal(range(v_drain + 1))
         # stage 1: the accumulators leave as a shift chain in output order (query by query,
         # column by column), zeros shifted in behind them: after the job's Q * d output beats
@@ -881,46 +895,55 @@ class AttentionEngine(wiring.Component):
         m.d.sync += count_v.eq(viss & (vb == 0))
         with m.If(count_v):
             m.d.sync += self.v_rows.eq(self.v_rows + 1)
-        with m.FSM(name="vstage"):
-            with m.State("POP"):
-                with m.If(jo.valid):
-                    m.d.comb += jo.ready.eq(1)
-                    m.d.sync += [vj.eq(jp.index), vb.eq(0), vlast.eq(jp.last), flags.eq(jp.flags)]
-                    m.d.sync += [vp.eq(jp.prob[qi]) for qi, vp in enumerate(vps)]
-                    with m.If(jp.mask):
-                        with m.If(jp.last):
-                            m.d.sync += drain.eq(v_drain)
-                            m.next = "DRAIN"
-                    with m.Else():
-                        m.next = "READ"
-            with m.State("READ"):
-                m.d.comb += viss.eq(1)
-                with m.If(vb == B - 1):
-                    with m.If(vlast):
-                        m.d.sync += drain.eq(v_drain)
-                        m.next = "DRAIN"
-                    with m.Else():
-                        m.next = "POP"
+        # The V stage's state machine, one flag register per state (one-hot), with
+        # ``vb == B - 1`` as a register (``vb_last``) and the drain count loaded in every
+        # other state, so no state decision reads a decode or a compare (the encoded
+        # machine's drain load was v28's critical path: 5 LUT levels)
+        vnames = ("POP", "READ", "DRAIN", "OUT")
+        vst = {n: Signal(name=f"vstage_{n.lower()}", init=int(n == "POP")) for n in vnames}
+
+        def vgoto(state):
+            return [vst[n].eq(n == state) for n in vnames]
+
+        vb_last = Signal(init=int(B == 1))
+        with m.If(vst["DRAIN"]):
+            m.d.sync += drain.eq(drain - 1)
+        with m.Else():
+            m.d.sync += drain.eq(v_drain)
+        m.d.comb += jo.ready.eq(vst["POP"])
+        with m.If(vst["POP"] & jo.valid):
+            m.d.sync += [vj.eq(jp.index), vb.eq(0), vb_last.eq(B == 1), vlast.eq(jp.last),
+                         flags.eq(jp.flags)]
+            m.d.sync += [vp.eq(jp.prob[qi]) for qi, vp in enumerate(vps)]
+            with m.If(jp.mask):
+                with m.If(jp.last):
+                    m.d.sync += vgoto("DRAIN")
+            with m.Else():
+                m.d.sync += vgoto("READ")
+        with m.If(vst["READ"]):
+            m.d.comb += viss.eq(1)
+            m.d.sync += [vb.eq(vb + 1), vb_last.eq(vb == B - 2)]
+            with m.If(vb_last):
+                with m.If(vlast):
+                    m.d.sync += vgoto("DRAIN")
                 with m.Else():
-                    m.d.sync += vb.eq(vb + 1)
-            with m.State("DRAIN"):
-                m.d.sync += drain.eq(drain - 1)
-                with m.If(drain == 0):
-                    m.d.sync += [oc.eq(0), ocol.eq(0), oq.eq(0)]
-                    m.next = "OUT"
-            with m.State("OUT"):
-                with m.If(oc < Q * d):
-                    with m.If(o_credit):
-                        m.d.comb += o_iss.eq(1)
-                        m.d.sync += oc.eq(oc + 1)
-                        with m.If(ocol == d - 1):
-                            m.d.sync += [ocol.eq(0), oq.eq(oq + 1)]
-                        with m.Else():
-                            m.d.sync += ocol.eq(ocol + 1)
-                with m.Elif((o_infl == 0) & (ofifo.level == 0)):
-                    m.d.comb += job_done.eq(1)
-                    m.d.sync += busy.eq(0)
-                    m.next = "POP"
+                    m.d.sync += vgoto("POP")
+        with m.If(vst["DRAIN"] & (drain == 0)):
+            m.d.sync += [oc.eq(0), ocol.eq(0), oq.eq(0)]
+            m.d.sync += vgoto("OUT")
+        with m.If(vst["OUT"]):
+            with m.If(oc < Q * d):
+                with m.If(o_credit):
+                    m.d.comb += o_iss.eq(1)
+                    m.d.sync += oc.eq(oc + 1)
+                    with m.If(ocol == d - 1):
+                        m.d.sync += [ocol.eq(0), oq.eq(oq + 1)]
+                    with m.Else():
+                        m.d.sync += ocol.eq(ocol + 1)
+            with m.Elif((o_infl == 0) & (ofifo.level == 0)):
+                m.d.comb += job_done.eq(1)
+                m.d.sync += busy.eq(0)
+                m.d.sync += vgoto("POP")
         return m
 
 
