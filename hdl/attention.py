@@ -852,12 +852,19 @@ class AttentionEngine(wiring.Component):
         oc = Signal(range(Q * d + 1))            # element index over the whole block
         ocol = Signal(range(d))                   # ... within its query
         oq = Signal(range(Q))                     # ... its query
+        # ``oc < Q * d`` and ``ocol == d - 1`` as registers, each written with the value it
+        # describes, so the issue decision reads no compare
+        o_more, ocol_last = Signal(), Signal()
         ol = data.StructLayout({"data": signed(8), "last": 1, "all_masked": 1})
         m.submodules.out_fifo = ofifo = SyncFIFOBuffered(width=ol.size, depth=_OUT_FIFO)
-        o_infl = Signal(range(_OUT_FIFO + 1))
         o_iss = Signal()
-        o_credit = Signal()
-        m.d.comb += o_credit.eq(o_infl + ofifo.level < _OUT_FIFO)
+        # beats issued and not yet taken by the consumer (in the pipeline or the FIFO), with
+        # "room for one more" and "none left" as registers (``updown_counter``'s flags; the
+        # sum of an in-flight count and the FIFO's level was v29's estimated worst path)
+        o_pop = Signal()
+        o_flags = updown_counter(m, o_iss, o_pop, _OUT_FIFO, "o_outstanding",
+                                 {"credit": ("<", _OUT_FIFO), "none": ("==", 0)})
+        o_credit = o_flags["credit"]
         # cycles from the final V issue until its products are in the accumulators
         v_drain = RAM_READ_LATENCY + MULT18_LATENCY + _VPROD_STAGES + 1
         drain = Signal(range(v_drain + 1))
@@ -879,9 +886,9 @@ class AttentionEngine(wiring.Component):
         oval = requantize(m, acc_sel, omult, oshift, 127, self.dsp, "orq")   # after stage 1
         # issue, "last column" and "fully masked" travel beside the value: shift enable,
         # chain head, requantizer
-        o_w, o_last, o_flag = delay(m, Cat(o_iss, ocol == d - 1, flags.bit_select(oq, 1)),
+        o_w, o_last, o_flag = delay(m, Cat(o_iss, ocol_last, flags.bit_select(oq, 1)),
                                     REQUANT_LATENCY + 2, "oflags")
-        m.d.sync += o_infl.eq(o_infl + o_iss - o_w)
+        m.d.comb += o_pop.eq(ofifo.r_rdy & self.o_stream.ready)
         wo = data.View(ol, ofifo.w_data)
         ro = data.View(ol, ofifo.r_data)
         m.d.comb += [ofifo.w_en.eq(o_w), wo.data.eq(Mux(o_flag, 0, oval)), wo.last.eq(o_last),
@@ -929,18 +936,18 @@ class AttentionEngine(wiring.Component):
                 with m.Else():
                     m.d.sync += vgoto("POP")
         with m.If(vst["DRAIN"] & (drain == 0)):
-            m.d.sync += [oc.eq(0), ocol.eq(0), oq.eq(0)]
+            m.d.sync += [oc.eq(0), ocol.eq(0), oq.eq(0), o_more.eq(1), ocol_last.eq(d == 1)]
             m.d.sync += vgoto("OUT")
         with m.If(vst["OUT"]):
-            with m.If(oc < Q * d):
+            with m.If(o_more):
                 with m.If(o_credit):
                     m.d.comb += o_iss.eq(1)
-                    m.d.sync += oc.eq(oc + 1)
-                    with m.If(ocol == d - 1):
-                        m.d.sync += [ocol.eq(0), oq.eq(oq + 1)]
+                    m.d.sync += [oc.eq(oc + 1), o_more.eq(oc != Q * d - 1)]
+                    with m.If(ocol_last):
+                        m.d.sync += [ocol.eq(0), oq.eq(oq + 1), ocol_last.eq(d == 1)]
                     with m.Else():
-                        m.d.sync += ocol.eq(ocol + 1)
-            with m.Elif((o_infl == 0) & (ofifo.level == 0)):
+                        m.d.sync += [ocol.eq(ocol + 1), ocol_last.eq(ocol == d - 2)]
+            with m.Elif(o_flags["none"]):
                 m.d.comb += job_done.eq(1)
                 m.d.sync += busy.eq(0)
                 m.d.sync += vgoto("POP")

@@ -51,6 +51,10 @@ L_MAX_LIMIT = 16384 - 128
 ROW_QUEUE = 4
 #: Depth of the output FIFO (credits of pass 3).
 OUT_QUEUE = 16
+#: Output slices of the row queues the pass 2 and pass 3 walkers read (``LutFifo``'s
+#: ``out_slice``), and the cycles from a push to the entry at their output.
+_HEAD_SLICES = 2
+_HEAD_LATENCY = LutFifo.latency + _HEAD_SLICES - 1
 
 
 def softmax_in_layout(logit_width: int) -> data.StructLayout:
@@ -147,8 +151,8 @@ class Softmax(wiring.Component):
       the row buffer.
     * A row's first output leaves exactly ``2 * L + row_latency`` cycles after its first
       input was accepted: the row is read twice (sum pass, normalisation pass).
-      ``row_latency`` = 69 for the default configuration (linear interpolation, exponent
-      latency 8); 63 for a plain table, 77 for a cubic polynomial; +6 with
+      ``row_latency`` = 71 for the default configuration (linear interpolation, exponent
+      latency 8); 65 for a plain table, 79 for a cubic polynomial; +6 with
       ``score_requant``. It is an attribute, and the tests assert it.
     * ``N`` rows of length ``L >= divider_interval`` stream through in at most
       ``N * L + 2 * L + row_latency`` cycles from the first input to the last output; the
@@ -227,15 +231,16 @@ class Softmax(wiring.Component):
         # S3 (sum), push register
         p2 = RAM_READ_LATENCY + 2 + self._exp.latency + 5
         # q2 push -> at q2's output register (2) = divider start, divider, q3 push (comb at
-        # done) -> at q3's output register (2)
-        self._p2_to_p3 = p2 + 2 + self._div.latency + 2
+        # done) -> at q3's output register (its two slices: 3)
+        self._p2_to_p3 = p2 + LutFifo.latency + self._div.latency + _HEAD_LATENCY
         # pass 3 issue -> out FIFO write: RAM read, C1, C2, MULT, t, rounded; FIFO -> valid
         p3 = RAM_READ_LATENCY + 2 + (MULT18_LATENCY - 1) + 3 + 2
         self.divider_interval = self._div.latency + 1
         self.min_full_rate_len = self.divider_interval
         # first accept -> first output is exactly 2L + row_latency (asserted in the tests)
-        # (+1: a row's meta entry reaches meta1's output register one cycle after its push)
-        self.row_latency = self.input_latency + 1 + self._p2_to_p3 + p3 - 1
+        # (a row's meta entry reaches meta1's output register _head_latency - 1 cycles after
+        # its push)
+        self.row_latency = self.input_latency + _HEAD_LATENCY - 1 + self._p2_to_p3 + p3 - 1
         self._cap1 = l_max + self.input_latency + 8
         self._cap2 = l_max + self._p2_to_p3 + 8
 
@@ -263,10 +268,12 @@ class Softmax(wiring.Component):
         xfifo = _RowBuffer(m, "xbuf", xl.size, self._cap1, self._dsp)
         # row queues and the output FIFO: LUT RAM with a registered output; credits (below)
         # make overflow impossible, so no full flag sits on a write path
-        m.submodules.meta1 = meta1 = LutFifo(m1l.size, q)
+        # meta1 and q3, read by the pass 2 / pass 3 row walkers, through two output slices
+        # (``out_slice=2``): the walker's ready reaches only the second, next to it
+        m.submodules.meta1 = meta1 = LutFifo(m1l.size, q, _HEAD_SLICES)
         efifo = _RowBuffer(m, "ebuf", el.size, self._cap2, self._dsp)
         m.submodules.q2 = q2 = LutFifo(m2l.size, q)
-        m.submodules.q3 = q3 = LutFifo(m3l.size, q)
+        m.submodules.q3 = q3 = LutFifo(m3l.size, q, _HEAD_SLICES)
         m.submodules.ofifo = ofifo = LutFifo(ol.size, OUT_QUEUE)
 
         # ---------------------------------------------------------------- pass 1: input
