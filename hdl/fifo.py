@@ -46,34 +46,24 @@ class LutFifo(_WriteFifo):
     entry can be read two cycles later (:attr:`latency`). Capacity: ``depth`` entries at
     least (``depth - 1`` in the LUT RAM, and the output).
 
-    ``out_slice`` chooses the output (the number of :class:`SkidBuffer` stages, or none):
+    ``out_slice`` chooses the output:
 
-    * ``True`` or 1 (default): a :class:`SkidBuffer` (two entries, so ``depth + 1`` in all). The
+    * ``True`` (default): a :class:`SkidBuffer` (two entries, so ``depth + 1`` in all). The
       consumer's ``ready`` reaches only its registers: the LUT RAM is read while the skid
       entry is empty (a register), so the entry count, the read pointer and their flags never
       wait for the consumer (with one output register, ``ready`` -> read -> count was the
       attention engine's critical path, v16).
-    * 2: two :class:`SkidBuffer` stages in a row (``depth + 3`` entries, one cycle more
-      latency): the consumer's ``ready`` reaches only the second, whose data come from the
-      first one's registers, so the placer can put it next to the consumer however far the
-      LUT RAM is (a single slice's data enable, shared with its valid logic, pulled the
-      consumer's handshake to the LUT RAM's side of the die: 2.5 ns of routing each way in
-      the attention engine's softmax queues, v28-v29).
-    * ``False`` or 0: one output register, refilled in the cycle the consumer takes it (the
+    * ``False``: one output register, refilled in the cycle the consumer takes it (the
       consumer's ``ready`` then reaches the read and the count): for a consumer whose
       ready is itself a register (the GEMV array's output).
     """
 
-    #: Cycles from a write to the entry at the output (one output slice; each further slice
-    #: adds one: the instance's ``latency``).
+    #: Cycles from a write to the entry at the output.
     latency = 2
 
-    def __init__(self, width: int, depth: int, out_slice: int = 1):
+    def __init__(self, width: int, depth: int, out_slice: bool = True):
         super().__init__(width, depth, 2)
-        self.out_slice = int(out_slice)
-        if self.out_slice not in (0, 1, 2):
-            raise ValueError(f"out_slice must be 0, 1 or 2, not {out_slice!r}")
-        self.latency = LutFifo.latency + max(self.out_slice - 1, 0)
+        self.out_slice = bool(out_slice)
 
     def elaborate(self, platform):
         m = Module()
@@ -96,10 +86,6 @@ class LutFifo(_WriteFifo):
             m.d.comb += [out.i_stream.valid.eq(lut["nonempty"]),
                          out.i_stream.payload.eq(rp.data),
                          take.eq(lut["nonempty"] & out.i_stream.ready)]
-            if self.out_slice == 2:
-                m.submodules.out2 = out2 = SkidBuffer(self.width)
-                wiring.connect(m, out.o_stream, out2.i_stream)
-                out = out2
             wiring.connect(m, out.o_stream, wiring.flipped(self.r_stream))
             return m
         out_valid = Signal()

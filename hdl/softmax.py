@@ -51,10 +51,6 @@ L_MAX_LIMIT = 16384 - 128
 ROW_QUEUE = 4
 #: Depth of the output FIFO (credits of pass 3).
 OUT_QUEUE = 16
-#: Output slices of the row queues the pass 2 and pass 3 walkers read (``LutFifo``'s
-#: ``out_slice``), and the cycles from a push to the entry at their output.
-_HEAD_SLICES = 2
-_HEAD_LATENCY = LutFifo.latency + _HEAD_SLICES - 1
 
 
 def softmax_in_layout(logit_width: int) -> data.StructLayout:
@@ -106,6 +102,19 @@ def _row_walker(m, issue, last, head, l_max, name):
     return start
 
 
+def _row_head(m, start, take, head, name):
+    """A row queue's head entry for the whole row, so the walker pops it on the row's first
+    element (``take``, in the cycle ``start`` reads 1) and the queue's output slice refills
+    while the row runs: the entry itself while ``start``, afterwards a copy taken with the
+    pop. The pop then needs no ``last`` and no row length, so the queue's data enable is
+    one look-up table of registers (popping on the last element put the walker's
+    ``last`` in front of it: the attention engine's critical path, v28-v30)."""
+    held = Signal(head.shape(), name=f"{name}_held", reset_less=True)
+    with m.If(take):
+        m.d.sync += held.eq(head)
+    return data.View(head.shape(), Mux(start, head.as_value(), held.as_value()))
+
+
 def _shift_right_2(m, value, amount, big, name):
     """``value >> amount`` (0 when ``big``, which the caller sets exactly when
     ``amount >= len(value)``, from a register) in two register stages: first by the
@@ -151,8 +160,8 @@ class Softmax(wiring.Component):
       the row buffer.
     * A row's first output leaves exactly ``2 * L + row_latency`` cycles after its first
       input was accepted: the row is read twice (sum pass, normalisation pass).
-      ``row_latency`` = 71 for the default configuration (linear interpolation, exponent
-      latency 8); 65 for a plain table, 79 for a cubic polynomial; +6 with
+      ``row_latency`` = 69 for the default configuration (linear interpolation, exponent
+      latency 8); 63 for a plain table, 77 for a cubic polynomial; +6 with
       ``score_requant``. It is an attribute, and the tests assert it.
     * ``N`` rows of length ``L >= divider_interval`` stream through in at most
       ``N * L + 2 * L + row_latency`` cycles from the first input to the last output; the
@@ -231,16 +240,15 @@ class Softmax(wiring.Component):
         # S3 (sum), push register
         p2 = RAM_READ_LATENCY + 2 + self._exp.latency + 5
         # q2 push -> at q2's output register (2) = divider start, divider, q3 push (comb at
-        # done) -> at q3's output register (its two slices: 3)
-        self._p2_to_p3 = p2 + LutFifo.latency + self._div.latency + _HEAD_LATENCY
+        # done) -> at q3's output register (2)
+        self._p2_to_p3 = p2 + 2 + self._div.latency + 2
         # pass 3 issue -> out FIFO write: RAM read, C1, C2, MULT, t, rounded; FIFO -> valid
         p3 = RAM_READ_LATENCY + 2 + (MULT18_LATENCY - 1) + 3 + 2
         self.divider_interval = self._div.latency + 1
         self.min_full_rate_len = self.divider_interval
         # first accept -> first output is exactly 2L + row_latency (asserted in the tests)
-        # (a row's meta entry reaches meta1's output register _head_latency - 1 cycles after
-        # its push)
-        self.row_latency = self.input_latency + _HEAD_LATENCY - 1 + self._p2_to_p3 + p3 - 1
+        # (+1: a row's meta entry reaches meta1's output register one cycle after its push)
+        self.row_latency = self.input_latency + 1 + self._p2_to_p3 + p3 - 1
         self._cap1 = l_max + self.input_latency + 8
         self._cap2 = l_max + self._p2_to_p3 + 8
 
@@ -268,12 +276,10 @@ class Softmax(wiring.Component):
         xfifo = _RowBuffer(m, "xbuf", xl.size, self._cap1, self._dsp)
         # row queues and the output FIFO: LUT RAM with a registered output; credits (below)
         # make overflow impossible, so no full flag sits on a write path
-        # meta1 and q3, read by the pass 2 / pass 3 row walkers, through two output slices
-        # (``out_slice=2``): the walker's ready reaches only the second, next to it
-        m.submodules.meta1 = meta1 = LutFifo(m1l.size, q, _HEAD_SLICES)
+        m.submodules.meta1 = meta1 = LutFifo(m1l.size, q)
         efifo = _RowBuffer(m, "ebuf", el.size, self._cap2, self._dsp)
         m.submodules.q2 = q2 = LutFifo(m2l.size, q)
-        m.submodules.q3 = q3 = LutFifo(m3l.size, q, _HEAD_SLICES)
+        m.submodules.q3 = q3 = LutFifo(m3l.size, q)
         m.submodules.ofifo = ofifo = LutFifo(ol.size, OUT_QUEUE)
 
         # ---------------------------------------------------------------- pass 1: input
@@ -389,19 +395,22 @@ class Softmax(wiring.Component):
         issue2 = Signal()
         last2 = Signal()
         start2 = _row_walker(m, issue2, last2, h1, self.l_max, "p2")
+        pop1 = Signal()
         m.d.comb += [
-            issue2.eq(meta1.r_stream.valid & room2_res & (~start2 | room2_rows)),
+            issue2.eq(room2_res & Mux(start2, meta1.r_stream.valid & room2_rows, 1)),
             xfifo.r_en.eq(issue2),
-            meta1.r_stream.ready.eq(issue2 & last2),
+            pop1.eq(issue2 & start2),
+            meta1.r_stream.ready.eq(pop1),
         ]
+        cur1 = _row_head(m, start2, pop1, h1, "p2_row")
 
         b1l = data.StructLayout({"valid": 1, "mask": 1, "last": 1, "any": 1,
                                  "last_idx": len_shape})
         # the row's fields travel with the read while the RAM answers
         b0l = data.StructLayout({"b": b1l, "M": signed(yw)})
         b0 = Signal(b0l)
-        m.d.comb += [b0.b.valid.eq(issue2), b0.b.last.eq(last2), b0.b.any.eq(h1.any),
-                     b0.b.last_idx.eq(h1.last_idx), b0.M.eq(h1.M)]
+        m.d.comb += [b0.b.valid.eq(issue2), b0.b.last.eq(last2), b0.b.any.eq(cur1.any),
+                     b0.b.last_idx.eq(cur1.last_idx), b0.M.eq(cur1.M)]
         b0d = delay(m, b0, RAM_READ_LATENCY, "b0")
         b1 = Signal(b1l)
         y1 = Signal(signed(yw), reset_less=True)
@@ -477,12 +486,15 @@ class Softmax(wiring.Component):
         re = data.View(el, efifo.r_data)
         issue3 = Signal()
         last3 = Signal()
+        start3 = _row_walker(m, issue3, last3, h3, self.l_max, "p3")
+        pop3 = Signal()
         m.d.comb += [
-            issue3.eq(q3.r_stream.valid & room3),
+            issue3.eq(room3 & (~start3 | q3.r_stream.valid)),
             efifo.r_en.eq(issue3),
-            q3.r_stream.ready.eq(issue3 & last3),
+            pop3.eq(issue3 & start3),
+            q3.r_stream.ready.eq(pop3),
         ]
-        _row_walker(m, issue3, last3, h3, self.l_max, "p3")
+        cur3 = _row_head(m, start3, pop3, h3, "p3_row")
 
         kconst = R_BITS - 1 - g - of
         prod_w = e + 1 + R_BITS + 2
@@ -493,8 +505,8 @@ class Softmax(wiring.Component):
                                  "n": range(N_CLAMP + 1), "z": range(sw + 1)})
         c0 = Signal(r1l)
         r0 = Signal(unsigned(R_BITS + 2))
-        m.d.comb += [c0.valid.eq(issue3), c0.last.eq(last3), c0.any.eq(h3.any), c0.z.eq(h3.z),
-                     r0.eq(h3.r)]
+        m.d.comb += [c0.valid.eq(issue3), c0.last.eq(last3), c0.any.eq(cur3.any), c0.z.eq(cur3.z),
+                     r0.eq(cur3.r)]
         c0d = delay(m, c0, RAM_READ_LATENCY, "c0")
         r0d = delay(m, r0, RAM_READ_LATENCY, "r0")
         c1r = Signal(r1l)
@@ -550,9 +562,9 @@ class Softmax(wiring.Component):
         # one could overfill).
         updates = (
             ("res1", accept, issue2, room1_res, self._cap1),
-            ("rows1", accept & last_eff, issue2 & last2, room1_rows, q),
+            ("rows1", accept & last_eff, pop1, room1_rows, q),
             ("res2", issue2, issue3, room2_res, self._cap2),
-            ("rows2", issue2 & start2, issue3 & last3, room2_rows, q),
+            ("rows2", issue2 & start2, pop3, room2_rows, q),
             ("res3", issue3, o_xfer, room3, OUT_QUEUE),
         )
         for name, inc, dec_now, room, cap in updates:

@@ -12,9 +12,7 @@ from attnkit.sim.streams import Stalls, run_simulation, stream_get, stream_put, 
 FIFOS = {"lut": lambda w, d: LutFifo(w, d), "block": lambda w, d: BlockFifo(w, d, "behavioural"),
          # one output register instead of the output slice
          "lut-reg": lambda w, d: LutFifo(w, d, out_slice=False),
-         "block-reg": lambda w, d: BlockFifo(w, d, "behavioural", out_slice=False),
-         # two output slices in a row
-         "lut-2": lambda w, d: LutFifo(w, d, out_slice=2)}
+         "block-reg": lambda w, d: BlockFifo(w, d, "behavioural", out_slice=False)}
 from attnkit.sim.formal import check_stream_rules
 
 
