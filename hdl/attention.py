@@ -85,7 +85,7 @@ from ..golden.softmax import SoftmaxConfig
 from .dsp import MULT18_LATENCY, Mult18, resolve_impl
 from .ebr import RAM_READ_LATENCY, RegisteredRAM
 from .fifo import BlockFifo, LutFifo, SkidBuffer
-from .pipeline import delay, distinct_register, updown_counter
+from .pipeline import delay, distinct_register, one_hot_states, updown_counter
 from .requant import REQUANT_LATENCY, requantize
 from .softmax import Softmax
 from .topk import TopK
@@ -552,13 +552,10 @@ class AttentionEngine(wiring.Component):
         def beat_next():
             return [beat.eq(beat + 1), b_first.eq(0), b_last.eq(beat == B - 2)]
 
-        # The front state machine with one flag register per state (one-hot), so each
-        # state's decisions read one flag instead of a decode of an encoded state.
-        names = ("IDLE", "NEXT", "WALK", "DUMMY", "CAND", "CANDROW", "CANDEND", "DONE")
-        st = {n: Signal(name=f"front_{n.lower()}", init=int(n == "IDLE")) for n in names}
-
-        def goto(state):
-            return [st[n].eq(n == state) for n in names]
+        # The front state machine with one flag register per state (``one_hot_states``),
+        # so each state's decisions read one flag instead of a decode of an encoded state.
+        st, goto = one_hot_states(
+            ("IDLE", "NEXT", "WALK", "DUMMY", "CAND", "CANDROW", "CANDEND", "DONE"), "front")
 
         with m.If(st["IDLE"]):
             # one cycle after the start (``start_r``; the configuration registers hold
@@ -566,16 +563,16 @@ class AttentionEngine(wiring.Component):
             # NEXT waits _SETUP_CYCLES for the first interval anyway
             with m.If(start_r):
                 m.d.sync += pred.eq(mode == MODE_CODES["predict"])
-                m.d.sync += goto("NEXT")
+                m.d.sync += goto("IDLE", "NEXT")
         with m.If(st["NEXT"]):
             so_ = slot.o_stream
             with m.If(so_.valid):
                 m.d.comb += so_.ready.eq(1)
                 m.d.sync += [j.eq(so_.payload.lo), *beat_restart(),
                              rows_m1.eq(so_.payload.n_m1), rows_z.eq(so_.payload.n_m1 == 0)]
-                m.d.sync += goto("WALK")
+                m.d.sync += goto("NEXT", "WALK")
             with m.Elif(p_done):
-                m.d.sync += goto("DUMMY")
+                m.d.sync += goto("NEXT", "DUMMY")
         with m.If(st["WALK"]):
             m.d.comb += [iss_j.eq(j), iss_first.eq(b_first), iss_lastbeat.eq(b_last)]
             with m.If(~b_first | credit):
@@ -584,7 +581,7 @@ class AttentionEngine(wiring.Component):
                     m.d.sync += [*beat_restart(), j.eq(j + 1), rows_m1.eq(rows_m1 - 1),
                                  rows_z.eq(rows_m1 == 1)]
                     with m.If(rows_z):
-                        m.d.sync += goto("NEXT")
+                        m.d.sync += goto("WALK", "NEXT")
                 with m.Else():
                     m.d.sync += beat_next()
         with m.If(st["DUMMY"]):
@@ -593,31 +590,31 @@ class AttentionEngine(wiring.Component):
                 m.d.comb += iss.eq(1)
                 with m.If(pred):
                     m.d.sync += pred.eq(0)
-                    m.d.sync += goto("CAND")
+                    m.d.sync += goto("DUMMY", "CAND")
                 with m.Else():
-                    m.d.sync += goto("DONE")
+                    m.d.sync += goto("DUMMY", "DONE")
         with m.If(st["CAND"]):             # predict pass 2: exact scores of the candidates
             m.d.comb += to.ready.eq(credit)
             with m.If(to.valid & credit):
                 with m.If(to.payload.empty):
-                    m.d.sync += goto("DUMMY")
+                    m.d.sync += goto("CAND", "DUMMY")
                 with m.Else():
                     m.d.sync += [j.eq(to.payload.index[:iw]), *beat_restart(),
                                  cand_last.eq(to.payload.last)]
-                    m.d.sync += goto("CANDROW")
+                    m.d.sync += goto("CAND", "CANDROW")
         with m.If(st["CANDROW"]):
             m.d.comb += [iss_j.eq(j), iss_first.eq(b_first), iss_lastbeat.eq(b_last),
                          iss.eq(1)]
             with m.If(b_last):
                 m.d.sync += beat_restart()
-                m.d.sync += goto("CANDEND")
+                m.d.sync += goto("CANDROW", "CANDEND")
             with m.Else():
                 m.d.sync += beat_next()
         with m.If(st["CANDEND"]):
             with m.If(cand_last):
-                m.d.sync += goto("DUMMY")
+                m.d.sync += goto("CANDEND", "DUMMY")
             with m.Else():
-                m.d.sync += goto("CAND")
+                m.d.sync += goto("CANDEND", "CAND")
         # back to IDLE one cycle after the job's end (a register: the end is a compare of
         # the output FIFO's level, v25's critical path into every state flag); the next job
         # cannot start before then (``q_stream`` waits for ``busy`` to fall, and the front
@@ -626,7 +623,7 @@ class AttentionEngine(wiring.Component):
         m.d.sync += job_done_r.eq(job_done)
         with m.If(st["DONE"]):
             with m.If(job_done_r):
-                m.d.sync += goto("IDLE")
+                m.d.sync += goto("DONE", "IDLE")
 
         # ------------------------------------------------------------ scorer pipeline
         ctl_l = data.StructLayout({"valid": 1, "first": 1, "lastbeat": 1, "mask": 1, "last": 1,
@@ -902,15 +899,11 @@ class AttentionEngine(wiring.Component):
         m.d.sync += count_v.eq(viss & (vb == 0))
         with m.If(count_v):
             m.d.sync += self.v_rows.eq(self.v_rows + 1)
-        # The V stage's state machine, one flag register per state (one-hot), with
-        # ``vb == B - 1`` as a register (``vb_last``) and the drain count loaded in every
-        # other state, so no state decision reads a decode or a compare (the encoded
+        # The V stage's state machine, one flag register per state (``one_hot_states``),
+        # with ``vb == B - 1`` as a register (``vb_last``) and the drain count loaded in
+        # every other state, so no state decision reads a decode or a compare (the encoded
         # machine's drain load was v28's critical path: 5 LUT levels)
-        vnames = ("POP", "READ", "DRAIN", "OUT")
-        vst = {n: Signal(name=f"vstage_{n.lower()}", init=int(n == "POP")) for n in vnames}
-
-        def vgoto(state):
-            return [vst[n].eq(n == state) for n in vnames]
+        vst, vgoto = one_hot_states(("POP", "READ", "DRAIN", "OUT"), "vstage")
 
         vb_last = Signal(init=int(B == 1))
         with m.If(vst["DRAIN"]):
@@ -924,20 +917,20 @@ class AttentionEngine(wiring.Component):
             m.d.sync += [vp.eq(jp.prob[qi]) for qi, vp in enumerate(vps)]
             with m.If(jp.mask):
                 with m.If(jp.last):
-                    m.d.sync += vgoto("DRAIN")
+                    m.d.sync += vgoto("POP", "DRAIN")
             with m.Else():
-                m.d.sync += vgoto("READ")
+                m.d.sync += vgoto("POP", "READ")
         with m.If(vst["READ"]):
             m.d.comb += viss.eq(1)
             m.d.sync += [vb.eq(vb + 1), vb_last.eq(vb == B - 2)]
             with m.If(vb_last):
                 with m.If(vlast):
-                    m.d.sync += vgoto("DRAIN")
+                    m.d.sync += vgoto("READ", "DRAIN")
                 with m.Else():
-                    m.d.sync += vgoto("POP")
+                    m.d.sync += vgoto("READ", "POP")
         with m.If(vst["DRAIN"] & (drain == 0)):
             m.d.sync += [oc.eq(0), ocol.eq(0), oq.eq(0), o_more.eq(1), ocol_last.eq(d == 1)]
-            m.d.sync += vgoto("OUT")
+            m.d.sync += vgoto("DRAIN", "OUT")
         with m.If(vst["OUT"]):
             with m.If(o_more):
                 with m.If(o_credit):
@@ -950,7 +943,7 @@ class AttentionEngine(wiring.Component):
             with m.Elif(o_flags["none"]):
                 m.d.comb += job_done.eq(1)
                 m.d.sync += busy.eq(0)
-                m.d.sync += vgoto("POP")
+                m.d.sync += vgoto("OUT", "POP")
         return m
 
 

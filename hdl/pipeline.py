@@ -73,3 +73,19 @@ def updown_counter(m, inc, dec, maximum: int, name: str, flags: dict):
             m.d.sync += [count.eq(count + step),
                          *(regs[f].eq(ops[op](count, c - step)) for f, (op, c) in flags.items())]
     return regs
+
+
+def one_hot_states(names, prefix: str):
+    """A one-hot state machine: one flag register per state (``{prefix}_{name}``; the first
+    state's starts at 1) and ``goto(current, target)``, the assignments of a transition
+    (``m.d.sync += goto(...)`` inside ``with m.If(flags[current])``). A transition writes
+    only the two flags it changes, so each flag's next value reads only the transitions
+    into and out of its own state (writing every flag on every transition made each one a
+    function of all of them: the attention front's critical path, v30, 4 LUT levels).
+    Returns ``(flags, goto)``."""
+    flags = {n: Signal(name=f"{prefix}_{n.lower()}", init=int(i == 0)) for i, n in enumerate(names)}
+
+    def goto(current, target):
+        return [flags[current].eq(0), flags[target].eq(1)] if current != target else []
+
+    return flags, goto
