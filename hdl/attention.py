@@ -357,7 +357,7 @@ class AttentionEngine(wiring.Component):
         with m.If(start):
             m.d.sync += busy.eq(1)
         # the decoded mode flags are registers too (the decode sat on the softmax feed path)
-        is_topk, is_block = Signal(), Signal()
+        is_topk, is_block = Signal(name="is_topk"), Signal(name="is_block")
         with m.If(~busy):
             m.d.sync += [is_topk.eq(self.mode == MODE_CODES["topk"]),
                          is_block.eq(self.mode == MODE_CODES["block"])]
@@ -432,13 +432,14 @@ class AttentionEngine(wiring.Component):
         # [kb * block, min(kb * block + block, end)) if its bit is set and it starts before
         # ``end``. ``p_done`` after the final candidate.
         setup = Signal(range(_SETUP_CYCLES + 1))
-        p_run, p_done, p_cand = Signal(), Signal(), Signal()
+        p_run, p_done, p_cand = Signal(name="p_run"), Signal(name="p_done"), Signal(name="p_cand")
         # the slot: a register slice of intervals as their first row and their length minus
         # one, so the walk's take reaches only its registers (no subtract); the producer
         # steps while the slot's skid entry is empty
         slot_l = data.StructLayout({"lo": range(T + 1), "n_m1": range(T + 1)})
         m.submodules.slot = slot = SkidBuffer(slot_l)
         rem = Signal(self.n_blocks)         # block bits not yet scanned (bit 0 = this block)
+        rem_more = Signal(name="rem_more")  # ``rem[1:] != 0``, a register (a wide OR tree)
         b_lo = Signal(range(self.n_blocks * self.block + 1))
         b_hi = Signal(range(self.n_blocks * self.block + self.block + 1))   # b_lo + block
         # ``b_lo < end`` and ``b_hi >= end`` as registers, each computed for the bounds it
@@ -447,13 +448,14 @@ class AttentionEngine(wiring.Component):
         b_end_mb = Signal(signed(TW + 1), name="b_end_mb")     # end - block
         b_end_m1 = Signal(signed(TW + 1), name="b_end_m1")     # end - 1
         m.d.sync += [b_end_mb.eq(b_end - self.block), b_end_m1.eq(b_end - 1)]
-        lo_in, hi_out = Signal(), Signal()
+        lo_in, hi_out = Signal(name="lo_in"), Signal(name="hi_out")
         # a block cut by ``end``: its length minus one (``end - 1 - b_lo``)
         cut_nm1 = Signal(range(T + 1))
         with m.If(start):
             m.d.sync += [p_run.eq(0), p_done.eq(0), p_cand.eq(0)]
         with m.If(start_r):
-            m.d.sync += [setup.eq(_SETUP_CYCLES - 1), rem.eq(brow), b_lo.eq(0), b_hi.eq(self.block)]
+            m.d.sync += [setup.eq(_SETUP_CYCLES - 1), rem.eq(brow), rem_more.eq(brow[1:].any()),
+                         b_lo.eq(0), b_hi.eq(self.block)]
         with m.Elif(setup != 0):
             m.d.sync += setup.eq(setup - 1)
             with m.If(setup == 1):
@@ -474,9 +476,9 @@ class AttentionEngine(wiring.Component):
                          si_.payload.n_m1.eq(Mux(p_cand, e_nm1[1], e_nm1[0]))]
         with m.If(step):
             with m.If(is_block):
-                m.d.sync += [rem.eq(rem >> 1), b_lo.eq(b_lo + self.block),
-                             b_hi.eq(b_hi + self.block)]
-                with m.If((rem[1:] == 0) | hi_out):
+                m.d.sync += [rem.eq(rem >> 1), rem_more.eq(rem[2:].any()),
+                             b_lo.eq(b_lo + self.block), b_hi.eq(b_hi + self.block)]
+                with m.If(~rem_more | hi_out):
                     m.d.sync += p_done.eq(1)
             with m.Else():
                 m.d.sync += p_cand.eq(1)
@@ -516,7 +518,7 @@ class AttentionEngine(wiring.Component):
         # the row counters count one cycle late (a registered event), so the issue decision
         # does not fan out to their 32 enables; the last counted row starts long before the
         # job ends (the dummy row is masked), and none starts in the cycle after ``start_r``
-        count_k, count_k4 = Signal(), Signal()
+        count_k, count_k4 = Signal(name="count_k"), Signal(name="count_k4")
         m.d.sync += [count_k.eq(row_start & ~iss_mask & ~pred),
                      count_k4.eq(row_start & ~iss_mask & pred)]
         with m.If(count_k4):
@@ -544,13 +546,19 @@ class AttentionEngine(wiring.Component):
         rows_m1 = Signal(range(T + 1))
         # ``beat == 0``, ``beat == B - 1`` and ``rows_m1 == 0`` as registers, each written
         # with the value it describes, so the issue decision reads no compare
-        b_first, b_last, rows_z = Signal(init=1), Signal(init=int(B == 1)), Signal()
-
-        def beat_restart():
-            return [beat.eq(0), b_first.eq(1), b_last.eq(B == 1)]
-
-        def beat_next():
-            return [beat.eq(beat + 1), b_first.eq(0), b_last.eq(beat == B - 2)]
+        b_first = Signal(init=1, name="b_first")
+        b_last = Signal(init=int(B == 1), name="b_last")
+        rows_z = Signal(name="rows_z")
+        # the beat advances on every issue of WALK and CANDROW, back to 0 after a row's last
+        # beat; a row starts only in those states after a row's end (or the reset), so the
+        # beat is 0 wherever a row starts and no other state writes it (one enable, not
+        # every state's conditions, in front of the beat registers: v32's critical path)
+        adv = Signal()
+        with m.If(adv):
+            with m.If(b_last):
+                m.d.sync += [beat.eq(0), b_first.eq(1), b_last.eq(B == 1)]
+            with m.Else():
+                m.d.sync += [beat.eq(beat + 1), b_first.eq(0), b_last.eq(beat == B - 2)]
 
         # The front state machine with one flag register per state (``one_hot_states``),
         # so each state's decisions read one flag instead of a decode of an encoded state.
@@ -568,22 +576,19 @@ class AttentionEngine(wiring.Component):
             so_ = slot.o_stream
             with m.If(so_.valid):
                 m.d.comb += so_.ready.eq(1)
-                m.d.sync += [j.eq(so_.payload.lo), *beat_restart(),
-                             rows_m1.eq(so_.payload.n_m1), rows_z.eq(so_.payload.n_m1 == 0)]
+                m.d.sync += [j.eq(so_.payload.lo), rows_m1.eq(so_.payload.n_m1),
+                             rows_z.eq(so_.payload.n_m1 == 0)]
                 m.d.sync += goto("NEXT", "WALK")
             with m.Elif(p_done):
                 m.d.sync += goto("NEXT", "DUMMY")
         with m.If(st["WALK"]):
             m.d.comb += [iss_j.eq(j), iss_first.eq(b_first), iss_lastbeat.eq(b_last)]
             with m.If(~b_first | credit):
-                m.d.comb += iss.eq(1)
+                m.d.comb += [iss.eq(1), adv.eq(1)]
                 with m.If(b_last):
-                    m.d.sync += [*beat_restart(), j.eq(j + 1), rows_m1.eq(rows_m1 - 1),
-                                 rows_z.eq(rows_m1 == 1)]
+                    m.d.sync += [j.eq(j + 1), rows_m1.eq(rows_m1 - 1), rows_z.eq(rows_m1 == 1)]
                     with m.If(rows_z):
                         m.d.sync += goto("WALK", "NEXT")
-                with m.Else():
-                    m.d.sync += beat_next()
         with m.If(st["DUMMY"]):
             m.d.comb += [iss_first.eq(1), iss_lastbeat.eq(1), iss_mask.eq(1), iss_last.eq(1)]
             with m.If(credit):
@@ -599,17 +604,13 @@ class AttentionEngine(wiring.Component):
                 with m.If(to.payload.empty):
                     m.d.sync += goto("CAND", "DUMMY")
                 with m.Else():
-                    m.d.sync += [j.eq(to.payload.index[:iw]), *beat_restart(),
-                                 cand_last.eq(to.payload.last)]
+                    m.d.sync += [j.eq(to.payload.index[:iw]), cand_last.eq(to.payload.last)]
                     m.d.sync += goto("CAND", "CANDROW")
         with m.If(st["CANDROW"]):
             m.d.comb += [iss_j.eq(j), iss_first.eq(b_first), iss_lastbeat.eq(b_last),
-                         iss.eq(1)]
+                         iss.eq(1), adv.eq(1)]
             with m.If(b_last):
-                m.d.sync += beat_restart()
                 m.d.sync += goto("CANDROW", "CANDEND")
-            with m.Else():
-                m.d.sync += beat_next()
         with m.If(st["CANDEND"]):
             with m.If(cand_last):
                 m.d.sync += goto("CANDEND", "DUMMY")
@@ -851,7 +852,7 @@ class AttentionEngine(wiring.Component):
         oq = Signal(range(Q))                     # ... its query
         # ``oc < Q * d`` and ``ocol == d - 1`` as registers, each written with the value it
         # describes, so the issue decision reads no compare
-        o_more, ocol_last = Signal(), Signal()
+        o_more, ocol_last = Signal(name="o_more"), Signal(name="ocol_last")
         ol = data.StructLayout({"data": signed(8), "last": 1, "all_masked": 1})
         m.submodules.out_fifo = ofifo = SyncFIFOBuffered(width=ol.size, depth=_OUT_FIFO)
         o_iss = Signal()

@@ -399,7 +399,8 @@ class Softmax(wiring.Component):
         m.d.comb += [
             issue2.eq(room2_res & Mux(start2, meta1.r_stream.valid & room2_rows, 1)),
             xfifo.r_en.eq(issue2),
-            pop1.eq(issue2 & start2),
+            # issue2 & start2, written out so it is one look-up table of registers
+            pop1.eq(start2 & meta1.r_stream.valid & room2_res & room2_rows),
             meta1.r_stream.ready.eq(pop1),
         ]
         cur1 = _row_head(m, start2, pop1, h1, "p2_row")
@@ -491,7 +492,7 @@ class Softmax(wiring.Component):
         m.d.comb += [
             issue3.eq(room3 & (~start3 | q3.r_stream.valid)),
             efifo.r_en.eq(issue3),
-            pop3.eq(issue3 & start3),
+            pop3.eq(start3 & q3.r_stream.valid & room3),       # issue3 & start3
             q3.r_stream.ready.eq(pop3),
         ]
         cur3 = _row_head(m, start3, pop3, h3, "p3_row")
