@@ -439,7 +439,9 @@ class AttentionEngine(wiring.Component):
         slot_l = data.StructLayout({"lo": range(T + 1), "n_m1": range(T + 1)})
         m.submodules.slot = slot = SkidBuffer(slot_l)
         rem = Signal(self.n_blocks)         # block bits not yet scanned (bit 0 = this block)
-        rem_more = Signal(name="rem_more")  # ``rem[1:] != 0``, a register (a wide OR tree)
+        # ``rem[1:] != 0`` as a register, computed like ``lo_in`` (below) for the bits ``rem``
+        # will hold, with no start term (the scan starts _SETUP_CYCLES after ``rem`` is set)
+        rem_more = Signal(name="rem_more")
         b_lo = Signal(range(self.n_blocks * self.block + 1))
         b_hi = Signal(range(self.n_blocks * self.block + self.block + 1))   # b_lo + block
         # ``b_lo < end`` and ``b_hi >= end`` as registers, each computed for the bounds it
@@ -454,15 +456,15 @@ class AttentionEngine(wiring.Component):
         with m.If(start):
             m.d.sync += [p_run.eq(0), p_done.eq(0), p_cand.eq(0)]
         with m.If(start_r):
-            m.d.sync += [setup.eq(_SETUP_CYCLES - 1), rem.eq(brow), rem_more.eq(brow[1:].any()),
-                         b_lo.eq(0), b_hi.eq(self.block)]
+            m.d.sync += [setup.eq(_SETUP_CYCLES - 1), rem.eq(brow), b_lo.eq(0), b_hi.eq(self.block)]
         with m.Elif(setup != 0):
             m.d.sync += setup.eq(setup - 1)
             with m.If(setup == 1):
                 m.d.sync += p_run.eq(1)
         step = Signal()
         m.d.comb += step.eq(p_run & ~p_done & slot.i_stream.ready)
-        m.d.sync += [lo_in.eq(Mux(step, b_hi < b_end, b_lo < b_end)),
+        m.d.sync += [rem_more.eq(Mux(step, rem[2:].any(), rem[1:].any())),
+                     lo_in.eq(Mux(step, b_hi < b_end, b_lo < b_end)),
                      hi_out.eq(Mux(step, b_hi >= b_end_mb, b_hi >= b_end)),
                      cut_nm1.eq(Mux(step, b_end_m1 - b_hi, b_end_m1 - b_lo))]
         si_ = slot.i_stream
@@ -476,8 +478,8 @@ class AttentionEngine(wiring.Component):
                          si_.payload.n_m1.eq(Mux(p_cand, e_nm1[1], e_nm1[0]))]
         with m.If(step):
             with m.If(is_block):
-                m.d.sync += [rem.eq(rem >> 1), rem_more.eq(rem[2:].any()),
-                             b_lo.eq(b_lo + self.block), b_hi.eq(b_hi + self.block)]
+                m.d.sync += [rem.eq(rem >> 1), b_lo.eq(b_lo + self.block),
+                             b_hi.eq(b_hi + self.block)]
                 with m.If(~rem_more | hi_out):
                     m.d.sync += p_done.eq(1)
             with m.Else():
