@@ -432,7 +432,8 @@ class AttentionEngine(wiring.Component):
         # [kb * block, min(kb * block + block, end)) if its bit is set and it starts before
         # ``end``. ``p_done`` after the final candidate.
         setup = Signal(range(_SETUP_CYCLES + 1))
-        p_run, p_done, p_cand = Signal(name="p_run"), Signal(name="p_done"), Signal(name="p_cand")
+        # ``p_go``: producing (from the end of the setup until ``p_done``), one register
+        p_go, p_done, p_cand = Signal(name="p_go"), Signal(name="p_done"), Signal(name="p_cand")
         # the slot: a register slice of intervals as their first row and their length minus
         # one, so the walk's take reaches only its registers (no subtract); the producer
         # steps while the slot's skid entry is empty
@@ -454,26 +455,26 @@ class AttentionEngine(wiring.Component):
         # a block cut by ``end``: its length minus one (``end - 1 - b_lo``)
         cut_nm1 = Signal(range(T + 1))
         with m.If(start):
-            m.d.sync += [p_run.eq(0), p_done.eq(0), p_cand.eq(0)]
+            m.d.sync += [p_go.eq(0), p_done.eq(0), p_cand.eq(0)]
         with m.If(start_r):
             m.d.sync += [setup.eq(_SETUP_CYCLES - 1), rem.eq(brow), b_lo.eq(0), b_hi.eq(self.block)]
         with m.Elif(setup != 0):
             m.d.sync += setup.eq(setup - 1)
             with m.If(setup == 1):
-                m.d.sync += p_run.eq(1)
+                m.d.sync += p_go.eq(1)
         step = Signal()
-        m.d.comb += step.eq(p_run & ~p_done & slot.i_stream.ready)
+        m.d.comb += step.eq(p_go & slot.i_stream.ready)
         m.d.sync += [rem_more.eq(Mux(step, rem[2:].any(), rem[1:].any())),
                      lo_in.eq(Mux(step, b_hi < b_end, b_lo < b_end)),
                      hi_out.eq(Mux(step, b_hi >= b_end_mb, b_hi >= b_end)),
                      cut_nm1.eq(Mux(step, b_end_m1 - b_hi, b_end_m1 - b_lo))]
         si_ = slot.i_stream
         with m.If(is_block):
-            m.d.comb += [si_.valid.eq(p_run & ~p_done & rem[0] & lo_in),
+            m.d.comb += [si_.valid.eq(p_go & rem[0] & lo_in),
                          si_.payload.lo.eq(b_lo),
                          si_.payload.n_m1.eq(Mux(hi_out, cut_nm1, self.block - 1))]
         with m.Else():
-            m.d.comb += [si_.valid.eq(p_run & ~p_done & Mux(p_cand, e_ne[1], e_ne[0])),
+            m.d.comb += [si_.valid.eq(p_go & Mux(p_cand, e_ne[1], e_ne[0])),
                          si_.payload.lo.eq(Mux(p_cand, d_lo[1], d_lo[0])),
                          si_.payload.n_m1.eq(Mux(p_cand, e_nm1[1], e_nm1[0]))]
         with m.If(step):
@@ -481,11 +482,11 @@ class AttentionEngine(wiring.Component):
                 m.d.sync += [rem.eq(rem >> 1), b_lo.eq(b_lo + self.block),
                              b_hi.eq(b_hi + self.block)]
                 with m.If(~rem_more | hi_out):
-                    m.d.sync += p_done.eq(1)
+                    m.d.sync += [p_done.eq(1), p_go.eq(0)]
             with m.Else():
                 m.d.sync += p_cand.eq(1)
                 with m.If(~d_two | p_cand):
-                    m.d.sync += p_done.eq(1)
+                    m.d.sync += [p_done.eq(1), p_go.eq(0)]
 
         # ------------------------------------------------------------ front: issue K reads
         j = Signal(range(T + 1))
