@@ -70,18 +70,24 @@ class Exp2Frac(wiring.Component):
         layout = data.ArrayLayout(signed(self._cw), d + 1)
         init = [[int(v) for v in row] for row in c]
         m.submodules.rom = rom = Memory(shape=layout, depth=len(init), init=init)
-        rd = rom.read_port(domain="sync")
+        # stage 1 registers the table address (beside the table, however far ``f`` comes
+        # from: the address reached the table's look-up tables across the die, the attention
+        # engine's critical path in v34), stage 2 reads the table (look-up tables) into the
+        # coefficient register
+        rd = rom.read_port(domain="comb")
+        addr = Signal.like(rd.addr, name="rom_addr")
+        m.d.comb += rd.addr.eq(addr)
         if d == 0:
-            m.d.comb += rd.addr.eq((self.f + (1 << (rb - 1) if rb else 0)) >> rb)
+            m.d.sync += addr.eq((self.f + (1 << (rb - 1) if rb else 0)) >> rb)
             p = Signal(unsigned(e + 1))
             m.d.sync += p.eq(rd.data[0])
             m.d.comb += self.p.eq(p)
             return m
 
-        m.d.comb += rd.addr.eq(self.f >> rb)
+        m.d.sync += addr.eq(self.f >> rb)
         r0 = Signal(unsigned(rb))
         m.d.sync += r0.eq(self.f[:rb])
-        # stage 2: register the coefficients and r
+        # stage 2: the coefficients (read from the table) and r
         coef = Signal(layout)
         r = Signal(unsigned(rb))
         m.d.sync += [coef.eq(rd.data), r.eq(r0)]
