@@ -522,8 +522,6 @@ class AttentionEngine(wiring.Component):
         # does not fan out to their 32 enables; the last counted row starts long before the
         # job ends (the dummy row is masked), and none starts in the cycle after ``start_r``
         count_k, count_k4 = Signal(name="count_k"), Signal(name="count_k4")
-        m.d.sync += [count_k.eq(row_start & ~iss_mask & ~pred),
-                     count_k4.eq(row_start & ~iss_mask & pred)]
         with m.If(count_k4):
             m.d.sync += self.k4_rows.eq(self.k4_rows + 1)
         with m.If(count_k):
@@ -628,6 +626,12 @@ class AttentionEngine(wiring.Component):
         with m.If(st["DONE"]):
             with m.If(job_done_r):
                 m.d.sync += goto("DONE", "IDLE")
+        # the row counters' events (``row_start`` of an unmasked row, by pass) written out
+        # from the state flags: WALK starts a row when ``b_first & credit``, CANDROW (never
+        # in pass 1) when ``b_first``; one look-up table each instead of the issue's logic
+        walk_row = st["WALK"] & b_first & credit
+        m.d.sync += [count_k.eq((walk_row | (st["CANDROW"] & b_first)) & ~pred),
+                     count_k4.eq(walk_row & pred)]
 
         # ------------------------------------------------------------ scorer pipeline
         ctl_l = data.StructLayout({"valid": 1, "first": 1, "lastbeat": 1, "mask": 1, "last": 1,

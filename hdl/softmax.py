@@ -559,19 +559,26 @@ class Softmax(wiring.Component):
         # Each counter's "room" flag is a register (``updown_counter``), so no compare sits
         # between a counter and the handshakes/read enables. A credit comes back one cycle
         # after the read that frees it (the decrement is registered), which is safe and keeps
-        # the read handshakes off the counters' logic; increments stay immediate (a late
-        # one could overfill).
+        # the read handshakes off the counters' logic. The entry counters (res) count their
+        # increments a cycle late too, and admit one entry less for it (the one not yet
+        # counted): the issue reached their adders, v36's estimated worst path. The row
+        # counters' increments stay immediate (a row of room matters for short rows).
         updates = (
-            ("res1", accept, issue2, room1_res, self._cap1),
-            ("rows1", accept & last_eff, pop1, room1_rows, q),
-            ("res2", issue2, issue3, room2_res, self._cap2),
-            ("rows2", issue2 & start2, pop3, room2_rows, q),
-            ("res3", issue3, o_xfer, room3, OUT_QUEUE),
+            ("res1", accept, issue2, room1_res, self._cap1, True),
+            ("rows1", accept & last_eff, pop1, room1_rows, q, False),
+            ("res2", issue2, issue3, room2_res, self._cap2, True),
+            ("rows2", issue2 & start2, pop3, room2_rows, q, False),
+            ("res3", issue3, o_xfer, room3, OUT_QUEUE, True),
         )
-        for name, inc, dec_now, room, cap in updates:
+        for name, inc_now, dec_now, room, cap, late in updates:
             dec = Signal(name=f"{name}_freed")
             m.d.sync += dec.eq(dec_now)
-            flags = updown_counter(m, inc, dec, cap, name, {"room": ("<", cap)})
+            inc = inc_now
+            if late:
+                inc = Signal(name=f"{name}_taken")
+                m.d.sync += inc.eq(inc_now)
+            bound = cap - 1 if late else cap
+            flags = updown_counter(m, inc, dec, cap, name, {"room": ("<", bound)})
             m.d.comb += room.eq(flags["room"])
         return m
 
