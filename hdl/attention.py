@@ -82,6 +82,7 @@ from ..golden.attention import D_MAX, ENGINE_SOFTMAX, Selection
 from ..golden.params import check_int
 from ..golden.quant import REQUANT_MULT_BITS
 from ..golden.softmax import SoftmaxConfig
+from .carry_chain import gated_add
 from .dsp import MULT18_LATENCY, Mult18, resolve_impl
 from .ebr import RAM_READ_LATENCY, RegisteredRAM
 from .fifo import BlockFifo, LutFifo, SkidBuffer
@@ -830,6 +831,12 @@ class AttentionEngine(wiring.Component):
         # reaches the 35 flip-flops of one accumulator, not the d / B of its beat through
         # a decoder (v19's critical path, 6 ns of routing)
         v_pre = delay(m, v0, RAM_READ_LATENCY + MULT18_LATENCY + _VPROD_STAGES - 1, "vs")
+        # ``o_copy``: the drain's end (all products in); its registered copies, one per
+        # ``seg`` accumulators, copy the results out (output stage, below)
+        o_copy = Signal()
+        seg = 8
+        copy_out = [distinct_register(m, o_copy, f"ocopy{k}", impl)
+                    for k in range(-(-(Q * d) // seg))]
         for qi in range(Q):
             sfx = f"_q{qi}" if Q > 1 else ""
             p_rd = delay(m, vps[qi], RAM_READ_LATENCY, f"vp_rd{sfx}", reset_less=True)
@@ -848,11 +855,20 @@ class AttentionEngine(wiring.Component):
                                                  reset_less=True) for bb in range(B)])
             for bb in range(B):
                 for i in range(L):
+                    c = bb * L + i
                     en = distinct_register(m, v_pre.valid & (v_pre.b == bb),
-                                           f"vacc_en{bb * L + i}{sfx}", impl)
-                    a_ = accs[qi][bb * L + i]
+                                           f"vacc_en{c}{sfx}", impl)
+                    # the job's first product replaces the accumulator (``fst``, set when
+                    # the results are copied out, below): the choice rides in the carry
+                    # chain's look-up tables (``gated_add``), so neither a clear nor the
+                    # output shift sits between the adder and its register (the shift's
+                    # multiplexer after the adder was v36's critical path)
+                    a_ = accs[qi][c]
+                    fst = Signal(init=1, name=f"vacc_fst{c}{sfx}")
+                    m.d.sync += fst.eq(copy_out[(qi * d + c) // seg] | (fst & ~en))
+                    total = gated_add(m, a_, fst, vprods[i][bb], accw, impl, f"vacc{c}{sfx}")
                     with m.If(en):
-                        m.d.sync += a_.eq(a_ + vprods[i][bb])
+                        m.d.sync += a_.eq(total)
         # output: query by query, d elements each
         oc = Signal(range(Q * d + 1))            # element index over the whole block
         ocol = Signal(range(d))                   # ... within its query
@@ -873,21 +889,24 @@ class AttentionEngine(wiring.Component):
         # cycles from the final V issue until its products are in the accumulators
         v_drain = RAM_READ_LATENCY + MULT18_LATENCY + _VPROD_STAGES + 1
         drain = Signal(range(v_drain + 1))
-        # stage 1: the accumulators leave as a shift chain in output order (query by query,
-        # column by column), zeros shifted in behind them: after the job's Q * d output beats
-        # they are all 0 again for the next job (no Q * d-way select, no clear at the start)
-        # The shift's enable is the issue registered, in one copy per 8 accumulators that
-        # synthesis keeps apart (``distinct_register``), so no net fans out to all Q * d
+        # stage 1: the accumulators are copied, all at once, into a shift chain in output
+        # order (query by query, column by column) in the cycle after the drain (``o_copy``,
+        # registered), which also marks every accumulator's next product as its job's first;
+        # the chain then shifts one element per issue (no Q * d-way select). The copy and the
+        # shift enables are registered, in one copy per 8 elements that synthesis keeps
+        # apart (``distinct_register``), so no net fans out to all Q * d
         acc_sel = Signal(signed(accw))
         chain = [a_ for row in accs for a_ in row]
-        seg = 8
+        outs = [Signal(signed(accw), name=f"oshadow{n}", reset_less=True) for n in range(len(chain))]
         shift = [distinct_register(m, o_iss, f"oshift{k}", impl)
                  for k in range(-(-len(chain) // seg))]
         with m.If(shift[0]):
-            m.d.sync += acc_sel.eq(chain[0])
-        for n, (a_, nxt) in enumerate(zip(chain, chain[1:] + [0])):
-            with m.If(shift[n // seg]):
-                m.d.sync += a_.eq(nxt)
+            m.d.sync += acc_sel.eq(outs[0])
+        for n, (a_, nxt) in enumerate(zip(chain, outs[1:] + [0])):
+            with m.If(copy_out[n // seg]):
+                m.d.sync += outs[n].eq(a_)
+            with m.Elif(shift[n // seg]):
+                m.d.sync += outs[n].eq(nxt)
         oval = requantize(m, acc_sel, omult, oshift, 127, self.dsp, "orq")   # after stage 1
         # issue, "last column" and "fully masked" travel beside the value: shift enable,
         # chain head, requantizer
@@ -936,7 +955,8 @@ class AttentionEngine(wiring.Component):
                     m.d.sync += vgoto("READ", "DRAIN")
                 with m.Else():
                     m.d.sync += vgoto("READ", "POP")
-        with m.If(vst["DRAIN"] & (drain == 0)):
+        m.d.comb += o_copy.eq(vst["DRAIN"] & (drain == 0))
+        with m.If(o_copy):
             m.d.sync += [oc.eq(0), ocol.eq(0), oq.eq(0), o_more.eq(1), ocol_last.eq(d == 1)]
             m.d.sync += vgoto("DRAIN", "OUT")
         with m.If(vst["OUT"]):
