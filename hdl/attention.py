@@ -282,7 +282,7 @@ class AttentionEngine(wiring.Component):
         lw = cfg.in_fmt.width
         # the top-k unit never compares its index field (ties are decided by arrival
         # order), so it carries the index and the requantized logit together
-        m.submodules.topk = topk = TopK(self.k_max, sw, iw + lw)
+        m.submodules.topk = topk = TopK(self.k_max, sw, iw + lw, impl=self.dsp)
         # ``below``: the predict threshold's verdict, computed in the requantizer pipeline and
         # carried with the score (no compare between the score FIFO and the top-k unit)
         sel_fields = {"score": signed(sw), "logit": signed(lw), "index": unsigned(iw),

@@ -68,6 +68,9 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .carry_chain import mux_sub
+from .dsp import resolve_impl
+
 __all__ = ["TopK", "topk_in_layout", "topk_out_layout"]
 
 
@@ -117,9 +120,13 @@ class TopK(wiring.Component):
         2..48.
     index_width : int
         1..40 (payload only: never compared; the engine packs the logit beside the index).
+    impl : str
+        ``"auto"``, ``"primitive"`` or ``"behavioural"``: the compares' carry chains as ECP5
+        CCU2C instances (:func:`~.carry_chain.mux_sub`) or plain expressions.
     """
 
-    def __init__(self, k_max: int = 16, score_width: int = 32, index_width: int = 12):
+    def __init__(self, k_max: int = 16, score_width: int = 32, index_width: int = 12, *,
+                 impl: str = "auto"):
         for name, v, lo, hi in (("k_max", k_max, 1, 256), ("score_width", score_width, 2, 48),
                                 ("index_width", index_width, 1, 40)):
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
@@ -127,6 +134,12 @@ class TopK(wiring.Component):
                 if not isinstance(v, int) or isinstance(v, bool):
                     raise TypeError(f"{name} must be an int, not {v!r}")
                 raise ValueError(f"{name} must be in {lo}..{hi}, not {v!r}")
+        try:
+            resolve_impl(impl, None, "impl")
+        except ValueError:
+            self._MustUse__silence = True
+            raise
+        self._impl = impl
         self.k_max = k_max
         self.score_width = score_width
         self.index_width = index_width
@@ -138,6 +151,7 @@ class TopK(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        impl = resolve_impl(self._impl, platform, "impl")
         K = self.k_max
         el = data.StructLayout({"score": signed(self.score_width),
                                 "index": unsigned(self.index_width)})
@@ -173,18 +187,17 @@ class TopK(wiring.Component):
                      x[0].index.eq(inp.index)]
         take = [Signal(name=f"take{i}") for i in range(K)]
         # lt[i] = (h[i].score < x[i].score), registered (see "Registered compare" in the
-        # module docstring): two compares of the next h[i] candidates against the score
-        # entering x[i] when take[i - 1] = 0 (the input's, for cell 0), chosen by take[i].
+        # module docstring): the next h[i] (x[i] if take[i], else h[i]) compared with the
+        # score entering x[i] when take[i - 1] = 0 (the input's, for cell 0): the sign of
+        # the exact difference, from one carry chain whose look-up tables make the choice
+        # (``mux_sub``; two chains and a multiplexer after them spread the unit, v33)
         lt = [Signal(name=f"lt{i}") for i in range(K)]
-
-        def less(a, b):       # a < b for two signed values: the sign of the exact difference
-            return (a - b)[-1]
-
+        sw = self.score_width
         for i in range(K):
             m.d.comb += take[i].eq(xv[i] & (~hv[i] | xsh[i] | lt[i]))
             entering = inp.score if i == 0 else x[i - 1].score
-            m.d.sync += lt[i].eq(Mux(take[i], less(x[i].score, entering),
-                                     less(h[i].score, entering)))
+            diff = mux_sub(m, take[i], x[i].score, h[i].score, entering, sw + 1, impl, f"cmp{i}")
+            m.d.sync += lt[i].eq(diff[-1])
             if i + 1 < K:
                 m.d.sync += [xv[i + 1].eq(xv[i] & hv[i]), xsh[i + 1].eq(take[i]),
                              x[i + 1].eq(Mux(take[i], h[i], x[i]))]

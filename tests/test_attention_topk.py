@@ -96,6 +96,8 @@ def test_topk_bad_parameters():
         TopK(score_width=3.5)
     with pytest.raises(ValueError, match="index_width must be in 1..40, not 41"):
         TopK(index_width=41)
+    with pytest.raises(ValueError, match="impl must be one of"):
+        TopK(impl="fast")
 
 
 # ---------------------------------------------------------------- k_max = 32, k per row
