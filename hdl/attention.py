@@ -455,9 +455,11 @@ class AttentionEngine(wiring.Component):
         lo_in, hi_out = Signal(name="lo_in"), Signal(name="hi_out")
         # a block cut by ``end``: its length minus one (``end - 1 - b_lo``)
         cut_nm1 = Signal(range(T + 1))
-        with m.If(start):
-            m.d.sync += [p_go.eq(0), p_done.eq(0), p_cand.eq(0)]
+        # the producer's flags clear on the registered start (the combinational one came
+        # from the job port's handshake across the die: v37's critical path); the front
+        # reads ``p_done`` from the cycle after ``start_r`` on
         with m.If(start_r):
+            m.d.sync += [p_go.eq(0), p_done.eq(0), p_cand.eq(0)]
             m.d.sync += [setup.eq(_SETUP_CYCLES - 1), rem.eq(brow), b_lo.eq(0), b_hi.eq(self.block)]
         with m.Elif(setup != 0):
             m.d.sync += setup.eq(setup - 1)
