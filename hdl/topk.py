@@ -156,11 +156,13 @@ class TopK(wiring.Component):
         el = data.StructLayout({"score": signed(self.score_width),
                                 "index": unsigned(self.index_width)})
         # held entries (hv: valid) and incoming registers (xv: valid, xsh: shift)
+        # (the entries' data have no reset: only their valid bits count, and the data then
+        # stay off the reset net's fan-out)
         hv = [Signal(name=f"hv{i}") for i in range(K)]
-        h = [Signal(el, name=f"h{i}") for i in range(K)]
+        h = [Signal(el, name=f"h{i}", reset_less=True) for i in range(K)]
         xv = [Signal(name=f"xv{i}") for i in range(K)]
         xsh = [Signal(name=f"xsh{i}") for i in range(K)]
-        x = [Signal(el, name=f"x{i}") for i in range(K)]
+        x = [Signal(el, name=f"x{i}", reset_less=True) for i in range(K)]
 
         kk = Signal(range(K + 1))
         m.d.comb += kk.eq(Mux(self.k == 0, 1, self.k))
