@@ -301,8 +301,12 @@ class AttentionEngine(wiring.Component):
         # register: 5.8 ns clock-to-out, the critical path of v11); the writer keeps count
         impl = resolve_impl(self.dsp, platform)
         m.submodules.idx_fifo = ififo = BlockFifo(idx_l.size, T + 4, impl)
-        idx_w_rdy = updown_counter(m, ififo.w_en, ififo.r_stream.valid & ififo.r_stream.ready,
-                                   T + 4, "idx_count", {"ok": ("<", T + 4)})["ok"]
+        # (a read frees its entry one cycle late, a register: the V stage's join reached the
+        # count's logic, v41's critical path)
+        idx_freed = Signal(name="idx_freed")
+        m.d.sync += idx_freed.eq(ififo.r_stream.valid & ififo.r_stream.ready)
+        idx_w_rdy = updown_counter(m, ififo.w_en, idx_freed, T + 4, "idx_count",
+                                   {"ok": ("<", T + 4)})["ok"]
 
         busy = Signal()
         m.d.comb += self.busy.eq(busy)
