@@ -70,12 +70,8 @@ from amaranth.lib.wiring import In, Out
 
 from .carry_chain import mux_sub
 from .dsp import resolve_impl
-from .pipeline import distinct_register
 
 __all__ = ["TopK", "topk_in_layout", "topk_out_layout"]
-
-#: Cells per copy of the ``drain`` register (the pop enable's fan-out).
-_POP_GROUP = 4
 
 
 def topk_in_layout(score_width: int, index_width: int) -> data.StructLayout:
@@ -184,15 +180,6 @@ class TopK(wiring.Component):
         accept = self.i_stream.valid & fill
         inject = accept & ~inp.mask
         pop = drain & o.ready
-        # ``drain`` in one copy per _POP_GROUP cells that synthesis keeps apart
-        # (``distinct_register``): the cells' pop enables hang on their own copy, not on
-        # one register across the unit (v41's critical path: 4.7 ns of routing from
-        # ``drain`` to a far cell's enables)
-        drain_next = Signal()
-        m.d.comb += drain_next.eq(drain)          # (overridden by the control, below)
-        m.d.sync += drain.eq(drain_next)
-        cell_pop = [distinct_register(m, drain_next, f"drain_c{g}", impl) & o.ready
-                    for g in range(-(-K // _POP_GROUP))]
         last_beat = Signal()
         m.d.comb += last_beat.eq(rem1 | (~hv[1] if K > 1 else 1))
         clear = pop & last_beat
@@ -216,7 +203,7 @@ class TopK(wiring.Component):
             if i + 1 < K:
                 m.d.sync += [xv[i + 1].eq(xv[i] & hv[i]), xsh[i + 1].eq(take[i]),
                              x[i + 1].eq(Mux(take[i], h[i], x[i]))]
-            with m.If(cell_pop[i // _POP_GROUP]):
+            with m.If(pop):
                 if i + 1 < K:
                     m.d.sync += [hv[i].eq(hv[i + 1]), h[i].eq(h[i + 1])]
                 else:
@@ -242,16 +229,14 @@ class TopK(wiring.Component):
         quiet_next = ~inject & (wait <= 1)          # wait will read 0 next cycle
 
         with m.If(accept & inp.last):
-            m.d.sync += [fill.eq(0), settle.eq(~quiet_next), rem.eq(kk), rem1.eq(kk == 1)]
-            m.d.comb += drain_next.eq(quiet_next)
+            m.d.sync += [fill.eq(0), settle.eq(~quiet_next), drain.eq(quiet_next),
+                         rem.eq(kk), rem1.eq(kk == 1)]
         with m.If(settle & quiet_next):
-            m.d.sync += settle.eq(0)
-            m.d.comb += drain_next.eq(1)
+            m.d.sync += [settle.eq(0), drain.eq(1)]
         with m.If(pop):
             m.d.sync += [rem.eq(rem - 1), rem1.eq(rem == 2)]
         with m.If(clear):
-            m.d.sync += fill.eq(1)
-            m.d.comb += drain_next.eq(0)
+            m.d.sync += [drain.eq(0), fill.eq(1)]
 
         m.d.comb += [o.valid.eq(drain), o.payload.score.eq(h[0].score),
                      o.payload.index.eq(h[0].index), o.payload.empty.eq(~hv[0]),
