@@ -661,7 +661,8 @@ class AttentionEngine(wiring.Component):
         new_scores = []
         for qi in range(Q):
             sfx = f"_q{qi}" if Q > 1 else ""
-            q_rd = delay(m, qrs[qi].data, RAM_READ_LATENCY - 1, f"q_rd{sfx}")   # align with K
+            q_rd = delay(m, qrs[qi].data, RAM_READ_LATENCY - 1, f"q_rd{sfx}",   # align with K
+                         reset_less=True)
             prods = []
             for i in range(L):
                 qv = q_rd[i]
@@ -699,7 +700,9 @@ class AttentionEngine(wiring.Component):
                 m.d.sync += qmask[qi].eq(c_tree.mask | ~keep | (jj >= end_i))
         else:
             m.d.comb += qmask.eq(c3.mask)
-        out_r = Signal(sel_l)
+        # data registers without reset (their valid bits travel beside them): the reset
+        # net's fan-out was v38's and v42's critical path
+        out_r = Signal(sel_l, reset_less=True)
         out_x = [Signal(signed(sw), name=f"score_q{qi}") for qi in range(1, Q)]
         out_v = Signal()
         m.d.sync += out_v.eq(c3.valid & c3.lastbeat)
@@ -717,7 +720,7 @@ class AttentionEngine(wiring.Component):
                     for qi, sc in enumerate([out_r.score, *out_x])]
         pipe_v, pipe_r = out_v, out_r
         for k in range(REQUANT_LATENCY):
-            nv, nr = Signal(name=f"srq_v{k}"), Signal(sel_l, name=f"srq_r{k}")
+            nv, nr = Signal(name=f"srq_v{k}"), Signal(sel_l, name=f"srq_r{k}", reset_less=True)
             m.d.sync += [nv.eq(pipe_v), nr.eq(pipe_r)]
             # the threshold verdict in two stages: the exact difference (one carry chain),
             # then its sign (in one stage with the compare it was v21's critical path)
@@ -905,7 +908,7 @@ class AttentionEngine(wiring.Component):
         # the chain then shifts one element per issue (no Q * d-way select). The copy and the
         # shift enables are registered, in one copy per 8 elements that synthesis keeps
         # apart (``distinct_register``), so no net fans out to all Q * d
-        acc_sel = Signal(signed(accw))
+        acc_sel = Signal(signed(accw), reset_less=True)
         chain = [a_ for row in accs for a_ in row]
         outs = [Signal(signed(accw), name=f"oshadow{n}", reset_less=True) for n in range(len(chain))]
         shift = [distinct_register(m, o_iss, f"oshift{k}", impl)

@@ -70,12 +70,13 @@ class Exp2Frac(wiring.Component):
         layout = data.ArrayLayout(signed(self._cw), d + 1)
         init = [[int(v) for v in row] for row in c]
         m.submodules.rom = rom = Memory(shape=layout, depth=len(init), init=init)
+        # (a pipeline of data only: no register needs the reset)
         # stage 1 registers the table address (beside the table, however far ``f`` comes
         # from: the address reached the table's look-up tables across the die, the attention
         # engine's critical path in v34), stage 2 reads the table (look-up tables) into the
         # coefficient register
         rd = rom.read_port(domain="comb")
-        addr = Signal.like(rd.addr, name="rom_addr")
+        addr = Signal.like(rd.addr, name="rom_addr", reset_less=True)
         m.d.comb += rd.addr.eq(addr)
         if d == 0:
             m.d.sync += addr.eq((self.f + (1 << (rb - 1) if rb else 0)) >> rb)
@@ -85,11 +86,11 @@ class Exp2Frac(wiring.Component):
             return m
 
         m.d.sync += addr.eq(self.f >> rb)
-        r0 = Signal(unsigned(rb))
+        r0 = Signal(unsigned(rb), reset_less=True)
         m.d.sync += r0.eq(self.f[:rb])
         # stage 2: the coefficients (read from the table) and r
-        coef = Signal(layout)
-        r = Signal(unsigned(rb))
+        coef = Signal(layout, reset_less=True)
+        r = Signal(unsigned(rb), reset_less=True)
         m.d.sync += [coef.eq(rd.data), r.eq(r0)]
         a = Signal(signed(self._aw), name="a_init")
         m.d.comb += a.eq(coef[d])
@@ -101,14 +102,14 @@ class Exp2Frac(wiring.Component):
             cj = coef
             rj = r
             for k in range(MULT18_LATENCY):
-                cn = Signal(layout, name=f"coef_{j}_{k}")
-                rn = Signal(unsigned(rb), name=f"r_{j}_{k}")
+                cn = Signal(layout, name=f"coef_{j}_{k}", reset_less=True)
+                rn = Signal(unsigned(rb), name=f"r_{j}_{k}", reset_less=True)
                 m.d.sync += [cn.eq(cj), rn.eq(rj)]
                 cj, rj = cn, rn
             # c_j + round_shift(prod, rb) == (prod + (c_j << rb | 2**(rb-1))) >> rb: one adder
             bias = (cj[j] << rb) | (1 << (rb - 1))
             acc = (mul.p + bias) >> rb
-            a_next = Signal(signed(self._aw + 1), name=f"a_{j}")
+            a_next = Signal(signed(self._aw + 1), name=f"a_{j}", reset_less=True)
             m.d.sync += a_next.eq(acc)
             if j == 0:
                 # clamp to [0, 2**E] in two stages: the flags (sign bit; "above 2**E" from
@@ -121,8 +122,8 @@ class Exp2Frac(wiring.Component):
                 clamped = Signal(unsigned(e + 1), name="a_clamp")
                 m.d.sync += clamped.eq(Mux(neg, 0, Mux(over, 1 << e, low)))
                 a_next = clamped
-            coef_next = Signal(layout, name=f"coef_{j}")
-            r_next = Signal(unsigned(rb), name=f"r_{j}")
+            coef_next = Signal(layout, name=f"coef_{j}", reset_less=True)
+            r_next = Signal(unsigned(rb), name=f"r_{j}", reset_less=True)
             m.d.sync += [coef_next.eq(cj), r_next.eq(rj)]
             a, coef, r = a_next, coef_next, r_next
         m.d.comb += self.p.eq(a)

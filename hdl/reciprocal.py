@@ -86,11 +86,11 @@ class Reciprocal(wiring.Component):
         # is settled. Stage k shifts by k exactly when the top k bits are zero, so the
         # leading-zero count is the concatenation of the stages' flags (bit log2(k) = flag k).
         ks = self._norm_ks
-        v0 = Signal(unsigned(w))
+        v0 = Signal(unsigned(w), reset_less=True)     # (data: no reset, like rem below)
         v = v0
         flags = {}
         for k in ks:
-            vn = Signal(unsigned(w), name=f"norm{k}")
+            vn = Signal(unsigned(w), name=f"norm{k}", reset_less=True)
             tz = Signal(name=f"top_zero{k}")
             if k >= _WIDE_ZERO_TEST:
                 m.d.sync += tz.eq(v[w - k:] == 0)      # registered test, then the shift
