@@ -329,16 +329,19 @@ class AttentionEngine(wiring.Component):
             m.d.comb += [qw.addr.eq(qbeat), qw.data.eq(self.q_stream.payload),
                          qw.en.eq(self.q_stream.valid & ~busy & (qsel == i))]
         start = Signal()
+        # "the next q beat is the job's last" as a register, so the start (and ``busy``) is
+        # one look-up table of registers (v44's critical path: the beat compares)
+        q_last = Signal(init=int(B == 1 and Q == 1), name="q_last")
         with m.If(self.q_stream.valid & ~busy):
             with m.If(qbeat == B - 1):
                 m.d.sync += qbeat.eq(0)
                 with m.If(qsel == Q - 1):
-                    m.d.sync += qsel.eq(0)
-                    m.d.comb += start.eq(1)
+                    m.d.sync += [qsel.eq(0), q_last.eq(B == 1 and Q == 1)]
                 with m.Else():
-                    m.d.sync += qsel.eq(qsel + 1)
+                    m.d.sync += [qsel.eq(qsel + 1), q_last.eq(B == 1 and qsel == Q - 2)]
             with m.Else():
-                m.d.sync += qbeat.eq(qbeat + 1)
+                m.d.sync += [qbeat.eq(qbeat + 1), q_last.eq((qbeat == B - 2) & (qsel == Q - 1))]
+        m.d.comb += start.eq(self.q_stream.valid & ~busy & q_last)
 
         # latched configuration
         mode = Signal(3)
@@ -674,8 +677,10 @@ class AttentionEngine(wiring.Component):
                 prods.append(mul.p[:16].as_signed())
             tree = _pipelined_sum(m, prods, 16, f"tree{sfx}")
             acc = Signal(signed(sw), name=f"acc{sfx}")
-            acc_new = Signal(signed(sw), name=f"acc_new{sfx}")
-            m.d.comb += acc_new.eq(Mux(c3.first, 0, acc) + tree)
+            # a row's first beat replaces the sum: the choice inside the carry chain's look-up
+            # tables (``gated_add``; a multiplexer in front of the adder was v44's critical
+            # path)
+            acc_new = gated_add(m, acc, c3.first, tree, sw, impl, f"acc_new{sfx}").as_signed()
             with m.If(c3.valid):
                 m.d.sync += acc.eq(acc_new)
             new_scores.append(acc_new)
