@@ -119,13 +119,21 @@ class Reciprocal(wiring.Component):
 
         # While idle the normaliser input and the counter load every cycle (their enable is
         # ``~busy``, a register), so ``start`` itself only sets two flags.
+        # ``norm_last``: the last normalisation cycle (``norm & cnt_zero``) as a register, so
+        # its wide fan-out (the remainder's reset, the phase flags) hangs on a register
+        # (the AND, placed far from the flags it clears, was the attention engine's critical
+        # path in v45)
+        norm_last = Signal(name="norm_last")
+        m.d.sync += norm_last.eq(0)
         with m.If(~self.busy):
             m.d.sync += [v0.eq(self.s), *count_from(self._norm_cycles)]
             with m.If(self.start):
-                m.d.sync += [self.busy.eq(1), norm.eq(1)]
+                m.d.sync += [self.busy.eq(1), norm.eq(1), norm_last.eq(self._norm_cycles == 1)]
         with m.If(norm | div):
             m.d.sync += [cnt.eq(cnt - 1), cnt_zero.eq(cnt == 1)]
-        with m.If(norm & cnt_zero):
+        with m.If(norm & ~norm_last):
+            m.d.sync += norm_last.eq(cnt == 1)
+        with m.If(norm_last):
             m.d.sync += [norm.eq(0), load.eq(1)]
         # Division step: ``diff = rem - s_n`` is kept in registers beside ``rem``, so the
         # quotient bit is a register (``ge``, the complemented sign, which the chain's top
@@ -147,7 +155,7 @@ class Reciprocal(wiring.Component):
         diff_next = mux_sub(m, ge, rem_sub, rem_keep, v, dw, impl, "div_diff", invert_msb=True)
         m.d.sync += [rem.eq(Mux(ge, rem_sub, rem_keep)), diff.eq(diff_next[:dw - 1]),
                      ge.eq(diff_next[dw - 1])]
-        with m.If(norm & cnt_zero):
+        with m.If(norm_last):
             m.d.sync += [rem.eq(1 << (w - 2)), ge.eq(0)]
         with m.If(load):
             m.d.sync += [z.eq(w - lz), q.eq(0), load.eq(0), div.eq(1), *count_from(self.steps)]
