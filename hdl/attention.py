@@ -308,31 +308,38 @@ class AttentionEngine(wiring.Component):
         idx_w_rdy = updown_counter(m, ififo.w_en, idx_freed, T + 4, "idx_count",
                                    {"ok": ("<", T + 4)})["ok"]
 
-        busy = Signal()
+        # ``busy`` in two registers of the same next value: ``q_busy`` for the ports'
+        # handshakes and write enables, ``busy`` for the rest, so the start's loop
+        # (``busy`` -> start -> ``busy``) shares no logic with the q memories' write enables
+        # (v45's critical path: the start read a write-enable AND placed by those memories)
+        busy, busy_next = Signal(name="busy"), Signal(name="busy_next")
+        job_done = Signal(name="job_done")
+        m.d.sync += busy.eq(busy_next)
+        q_busy = distinct_register(m, busy_next, "q_busy", impl)
         m.d.comb += self.busy.eq(busy)
 
         # ------------------------------------------------------------ host writes, q load
         kv = self.kv_stream
-        m.d.comb += kv.ready.eq(~busy)
+        m.d.comb += kv.ready.eq(~q_busy)
         for lane in range(L):
             m.d.comb += [khw.data[lane].eq(kv.payload.data[lane] >> 4),
                          klw.data[lane].eq(kv.payload.data[lane][:4])]
         m.d.comb += [khw.addr.eq(kv.payload.addr), klw.addr.eq(kv.payload.addr),
                      vw.addr.eq(kv.payload.addr), vw.data.eq(kv.payload.data),
-                     khw.en.eq(kv.valid & ~busy & ~kv.payload.sel),
-                     klw.en.eq(kv.valid & ~busy & ~kv.payload.sel),
-                     vw.en.eq(kv.valid & ~busy & kv.payload.sel)]
+                     khw.en.eq(kv.valid & ~q_busy & ~kv.payload.sel),
+                     klw.en.eq(kv.valid & ~q_busy & ~kv.payload.sel),
+                     vw.en.eq(kv.valid & ~q_busy & kv.payload.sel)]
         qbeat = Signal(range(B + 1))
         qsel = Signal(range(Q))                  # query being loaded
-        m.d.comb += self.q_stream.ready.eq(~busy)
+        m.d.comb += self.q_stream.ready.eq(~q_busy)
         for i, qw in enumerate(qws):
             m.d.comb += [qw.addr.eq(qbeat), qw.data.eq(self.q_stream.payload),
-                         qw.en.eq(self.q_stream.valid & ~busy & (qsel == i))]
+                         qw.en.eq(self.q_stream.valid & ~q_busy & (qsel == i))]
         start = Signal()
         # "the next q beat is the job's last" as a register, so the start (and ``busy``) is
         # one look-up table of registers (v44's critical path: the beat compares)
         q_last = Signal(init=int(B == 1 and Q == 1), name="q_last")
-        with m.If(self.q_stream.valid & ~busy):
+        with m.If(self.q_stream.valid & ~q_busy):
             with m.If(qbeat == B - 1):
                 m.d.sync += qbeat.eq(0)
                 with m.If(qsel == Q - 1):
@@ -341,7 +348,8 @@ class AttentionEngine(wiring.Component):
                     m.d.sync += [qsel.eq(qsel + 1), q_last.eq(B == 1 and qsel == Q - 2)]
             with m.Else():
                 m.d.sync += [qbeat.eq(qbeat + 1), q_last.eq((qbeat == B - 2) & (qsel == Q - 1))]
-        m.d.comb += start.eq(self.q_stream.valid & ~busy & q_last)
+        m.d.comb += [start.eq(self.q_stream.valid & ~q_busy & q_last),
+                     busy_next.eq((busy & ~job_done) | start)]
 
         # latched configuration
         mode = Signal(3)
@@ -362,8 +370,6 @@ class AttentionEngine(wiring.Component):
         # from ``start_r`` (the ``cycles`` count already includes the start cycle then)
         start_r = Signal()
         m.d.sync += start_r.eq(start)
-        with m.If(start):
-            m.d.sync += busy.eq(1)
         # the decoded mode flags are registers too (the decode sat on the softmax feed path)
         is_topk, is_block = Signal(name="is_topk"), Signal(name="is_block")
         with m.If(~busy):
@@ -538,7 +544,6 @@ class AttentionEngine(wiring.Component):
         with m.If(count_k):
             m.d.sync += self.k_rows.eq(self.k_rows + 1)
 
-        job_done = Signal()
         # the top-k output drains into a FIFO that holds a whole drain (at most ``k_max``
         # beats), so the unit's ``o_stream.ready`` is the constant 1 and its pop, which
         # enables every entry register, is its ``drain`` register alone (the softmax feed's
@@ -988,7 +993,6 @@ class AttentionEngine(wiring.Component):
                         m.d.sync += [ocol.eq(ocol + 1), ocol_last.eq(ocol == d - 2)]
             with m.Elif(o_flags["none"]):
                 m.d.comb += job_done.eq(1)
-                m.d.sync += busy.eq(0)
                 m.d.sync += vgoto("OUT", "POP")
         return m
 
