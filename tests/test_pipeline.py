@@ -4,7 +4,7 @@ flag equals its compare of the count)."""
 
 import random
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
