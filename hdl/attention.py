@@ -237,8 +237,8 @@ class AttentionEngine(wiring.Component):
         the static bounds' setup pipeline (from the registered start), the scorer (K read,
         DSP, adder tree, accumulator and score register), the score requantizer, the score
         FIFO and the softmax feed's register slice, the V stage (the join of probabilities
-        and indices, V read, DSP, product register, accumulate) and the output stage (shift
-        enable, accumulator chain head, requantizer, FIFO)."""
+        and indices, V read, DSP, product register and its copy, accumulate) and the output
+        stage (shift enable, output chain head, requantizer, FIFO)."""
         setup = 1 + _SETUP_CYCLES
         scorer = RAM_READ_LATENCY + MULT18_LATENCY + _tree_stages(self.lanes) + 1
         score_fifo = REQUANT_LATENCY + LutFifo.latency + 1    # + the softmax feed's slice
