@@ -70,12 +70,8 @@ from amaranth.lib.wiring import In, Out
 
 from .carry_chain import mux_sub
 from .dsp import resolve_impl
-from .pipeline import distinct_register
 
 __all__ = ["TopK", "topk_in_layout", "topk_out_layout"]
-
-#: Cells per copy of the registered clear.
-_CLEAR_GROUP = 4
 
 
 def topk_in_layout(score_width: int, index_width: int) -> data.StructLayout:
@@ -214,30 +210,23 @@ class TopK(wiring.Component):
                     m.d.sync += hv[i].eq(0)
             with m.Elif(take[i]):
                 m.d.sync += [hv[i].eq(1), h[i].eq(x[i])]
-        # the entries and the waves are cleared one cycle after the last pop, from registers
-        # (``clear`` itself fans out to no more than the control flags), one copy per
-        # _CLEAR_GROUP cells that synthesis keeps apart (one register across the unit was
-        # v47's critical path: 5.4 ns of routing): in that cycle no pop happens (``drain``
-        # fell) and a new row's first element is only entering ``x[0]``, whose valid is
-        # written every cycle and needs no clear
-        clear_c = [distinct_register(m, clear, f"clear_c{g}", impl)
-                   for g in range(-(-K // _CLEAR_GROUP))]
-        for i in range(K):
-            with m.If(clear_c[i // _CLEAR_GROUP]):
-                m.d.sync += [hv[i].eq(0), *([xv[i].eq(0)] if i else [])]
+        # the entries and the waves are cleared one cycle after the last pop, from a register
+        # (``clear`` itself fans out to no more than the control flags): in that cycle no
+        # pop happens (``drain`` fell) and a new row's first element is only entering
+        # ``x[0]``, whose valid is written every cycle and needs no clear
+        clear_r = Signal()
+        m.d.sync += clear_r.eq(clear)
+        with m.If(clear_r):
+            m.d.sync += [v.eq(0) for v in hv + xv[1:]]
 
         # ---------------------------------------------------------------- control
         # ``wait`` reads 0 from cycle c + 1 + kk on when the last unmasked element was
         # accepted in cycle c: cells 0..kk-1 hold their final entries.
-        # ``wait <= 1`` as a register (``wait_le1``), written with the value it describes
-        wait_le1 = Signal(init=1, name="wait_le1")
         with m.If(inject):
-            m.d.sync += [wait.eq(kk), wait_le1.eq(kk <= 1)]
-        with m.Else():
-            m.d.sync += wait_le1.eq(wait <= 2)
-            with m.If(wait != 0):
-                m.d.sync += wait.eq(wait - 1)
-        quiet_next = ~inject & wait_le1             # wait will read 0 next cycle
+            m.d.sync += wait.eq(kk)
+        with m.Elif(wait != 0):
+            m.d.sync += wait.eq(wait - 1)
+        quiet_next = ~inject & (wait <= 1)          # wait will read 0 next cycle
 
         with m.If(accept & inp.last):
             m.d.sync += [fill.eq(0), settle.eq(~quiet_next), drain.eq(quiet_next),
