@@ -70,7 +70,7 @@ class Exp2Frac(wiring.Component):
         layout = data.ArrayLayout(signed(self._cw), d + 1)
         init = [[int(v) for v in row] for row in c]
         m.submodules.rom = rom = Memory(shape=layout, depth=len(init), init=init)
-        # (a pipeline of data only: no register needs the reset)
+        # (data only: the table and Horner registers carry no reset)
         # stage 1 registers the table address (beside the table, however far ``f`` comes
         # from: the address reached the table's look-up tables across the die, the attention
         # engine's critical path in v34), stage 2 reads the table (look-up tables) into the

@@ -8,6 +8,7 @@ Amaranth simulator's exact cycle count.
 """
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -146,8 +147,6 @@ def test_bench_sections_small():
 def test_bench_build_figures_newest_report_including_seed_builds(tmp_path, monkeypatch):
     """The builds table reads ``build/*/report.json`` and the per-seed reports of
     ``tools/build.py --seeds`` (``build/*/seed*/report.json``), newest per design and device."""
-    import os
-
     from attnkit.sim import fast_bench
 
     def report(path, mhz, mtime):

@@ -28,11 +28,10 @@ import time
 
 import numpy as np
 
-from attnkit.sim.attention_driver import bench_selections as selections, simulate_attention
-
 from attnkit.boards.toolchain import PLACERS
 from attnkit.golden.attention import Selection, engine, prefill_rows, quantize_head
 from attnkit.hdl.attention import AttentionEngine
+from attnkit.sim.attention_driver import bench_selections as selections, simulate_attention
 
 
 def run_head(name, q, K, V, rq, lanes, block, k):
