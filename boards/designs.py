@@ -43,6 +43,10 @@ class Design:
         ``board_top(board: str, clock_mhz: float | None, params: dict) -> Elaboratable``: the
         design as a board top level (``tools/build.py --board``); ``None`` for cores that
         are only built out of context.
+    sites : callable, optional
+        ``sites(params: dict) -> callable | None``: the floorplan an out-of-context build
+        applies to the synthesised netlist (``build_ooc(sites=...)``), or ``None`` for these
+        parameters.
     """
 
     name: str
@@ -51,6 +55,7 @@ class Design:
     ops_per_cycle: Callable = None
     description: str = ""
     board_top: Callable = None
+    sites: Callable = None
 
     def build(self, params=None):
         """Construct the component with :meth:`resolve_params` applied."""
@@ -197,14 +202,28 @@ register(Design(
 
 def _attention(params):
     from attnkit.hdl.attention import AttentionEngine
+    params = dict(params)
+    params.pop("floorplan")           # applied to the netlist: see _attention_sites
     return AttentionEngine(**params)
+
+
+def _attention_sites(params):
+    # floorplan=DEVICE: the block RAMs and multipliers in one band, by lane
+    # (attnkit.boards.floorplan.attention_sites), set on the synthesised netlist
+    plan = params["floorplan"]
+    if plan is None:
+        return None
+    from .floorplan import attention_sites
+    return lambda cells: attention_sites(plan, cells)
 
 
 register(Design(
     "attention", _attention,
-    defaults={"d": 64, "lanes": 8, "t_max": 512, "k_max": 32, "block": 16},
+    defaults={"d": 64, "lanes": 8, "t_max": 512, "k_max": 32, "block": 16, "floorplan": None},
     # The scorer and the p.V accumulators each complete `lanes` MACs per busy cycle.
     ops_per_cycle=lambda p: 2 * p["lanes"],
     description="sparse-attention engine (attnkit.hdl.attention.AttentionEngine): one head, "
-                "decode, dense/static/top-k/predict-then-compute",
+                "decode, dense/static/top-k/predict-then-compute; floorplan=DEVICE fixes "
+                "its block RAMs' and DSPs' sites (attnkit.boards.floorplan)",
+    sites=_attention_sites,
 ))

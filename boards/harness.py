@@ -38,10 +38,12 @@ from __future__ import annotations
 from amaranth.hdl import Cat, ClockDomain, Elaboratable, Module, Signal, Value
 from amaranth.lib import wiring
 
-__all__ = ["OOCHarness", "HARNESS_PREFIX", "PINS", "count_harness_cells"]
+__all__ = ["OOCHarness", "HARNESS_PREFIX", "CORE_PREFIX", "PINS", "count_harness_cells"]
 
 #: Name prefix of every register the harness adds.
 HARNESS_PREFIX = "ooc_ff_"
+#: The core's submodule name, so its cells' paths in the flattened netlist start with this.
+CORE_PREFIX = "core."
 
 #: The harness top level's pins.
 PINS = ("clk", "rst", "si", "so")
@@ -110,7 +112,7 @@ class OOCHarness(Elaboratable):
         m.domains.ooc = cd_ooc = ClockDomain("ooc", reset_less=True)
         m.d.comb += [cd_sync.clk.eq(self.clk), cd_ooc.clk.eq(self.clk)]
 
-        m.submodules.core = self.core
+        m.submodules[CORE_PREFIX[:-1]] = self.core
 
         rst_meta = Signal(name=HARNESS_PREFIX + "rst_meta", init=1)
         rst_sync = Signal(name=HARNESS_PREFIX + "rst_sync", init=1)

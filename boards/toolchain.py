@@ -56,7 +56,8 @@ from pathlib import Path
 
 from . import ecp5
 from . import report as report_mod
-from .harness import PINS, OOCHarness, count_harness_cells
+from .floorplan import apply_sites, hard_cells
+from .harness import CORE_PREFIX, PINS, OOCHarness, count_harness_cells
 
 __all__ = [
     "ToolchainError", "ToolNotFoundError", "DesignError", "ToolCrashError",
@@ -548,7 +549,7 @@ def _report_finisher(rep, out, elapsed, t_total):
 def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F",
               package=None, speed=None, clock_mhz=100.0, seed=1, ops_per_cycle=None,
               synth_mode="abc9", allow_timing_fail=False, progress=None, board=None,
-              placer="heap") -> dict:
+              placer="heap", sites=None) -> dict:
     """Build ``core`` out of context and return the report (also written to ``out_dir``).
 
     Parameters
@@ -578,6 +579,12 @@ def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F"
         Recorded in the report when the core is built on a board's part (``--board --ooc``).
     placer : str
         nextpnr placer settings, a key of :data:`PLACERS`.
+    sites : callable, optional
+        A floorplan applied to the synthesised netlist: ``sites(cells) -> {path: BEL}``,
+        given ``{path: type}`` of the core's block RAMs and multipliers (paths below the
+        core, :func:`attnkit.boards.floorplan.hard_cells`); the result is written into the
+        netlist's ``BEL`` attributes (:func:`~attnkit.boards.floorplan.apply_sites`) before
+        nextpnr runs, and the count recorded as the report's ``floorplan_cells``.
 
     Raises
     ------
@@ -628,7 +635,7 @@ def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F"
     failures = _synth_and_pnr(rep, out, dev, package=package, speed=speed,
                               clock_mhz=clock_mhz, seed=seed, synth_mode=synth_mode,
                               progress=progress, elapsed=elapsed, finish=finish, ooc=True,
-                              placer=placer)
+                              placer=placer, sites=sites)
     if failures:
         err = TimingError(failures, report_path=out / "report.json")
         finish("timing_failed", str(err))
@@ -640,11 +647,11 @@ def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F"
 
 
 def _synth_and_pnr(rep, out, dev, *, package, speed, clock_mhz, seed, synth_mode, progress,
-                   elapsed, finish, ooc, placer="heap"):
+                   elapsed, finish, ooc, placer="heap", sites=None):
     """The ``synth`` and ``pnr`` stages shared by :func:`build_ooc` and :func:`build_board`:
     fill ``rep``, raise on crashes and overflows, return the clocks that missed their target.
     ``ooc``: subtract the harness cells (else the whole design is the core) and write no
-    ``top.config``."""
+    ``top.config``; ``sites``: :func:`build_ooc`'s floorplan (out of context only)."""
     # -- synth
     (out / "synth.ys").write_text(synth_script(mode=synth_mode))
     progress.start("synth", f"yosys synth_ecp5 ({synth_mode})")
@@ -663,6 +670,16 @@ def _synth_and_pnr(rep, out, dev, *, package, speed, clock_mhz, seed, synth_mode
         netlist = json.loads((out / "top.json").read_text())
         harness_cells = count_harness_cells(netlist)
         rep["harness"]["cells"] = harness_cells
+        if sites is not None:
+            try:
+                placed = apply_sites(netlist, sites(hard_cells(netlist, prefix=CORE_PREFIX)),
+                                     prefix=CORE_PREFIX)
+            except ValueError as exc:
+                err = DesignError(f"floorplan: {exc}")
+                progress.fail(str(err))
+                raise err from exc
+            (out / "top.json").write_text(json.dumps(netlist))
+            rep["floorplan_cells"] = placed
     progress.finish()
 
     # -- pnr

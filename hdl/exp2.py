@@ -70,7 +70,7 @@ class Exp2Frac(wiring.Component):
         layout = data.ArrayLayout(signed(self._cw), d + 1)
         init = [[int(v) for v in row] for row in c]
         m.submodules.rom = rom = Memory(shape=layout, depth=len(init), init=init)
-        # (data only: the table and Horner registers carry no reset)
+        # (data only: no register of this unit has a reset)
         # stage 1 registers the table address (beside the table, however far ``f`` comes
         # from: the address reached the table's look-up tables across the die, the attention
         # engine's critical path in v34), stage 2 reads the table (look-up tables) into the
@@ -80,7 +80,7 @@ class Exp2Frac(wiring.Component):
         m.d.comb += rd.addr.eq(addr)
         if d == 0:
             m.d.sync += addr.eq((self.f + (1 << (rb - 1) if rb else 0)) >> rb)
-            p = Signal(unsigned(e + 1))
+            p = Signal(unsigned(e + 1), reset_less=True)
             m.d.sync += p.eq(rd.data[0])
             m.d.comb += self.p.eq(p)
             return m
@@ -114,12 +114,15 @@ class Exp2Frac(wiring.Component):
             if j == 0:
                 # clamp to [0, 2**E] in two stages: the flags (sign bit; "above 2**E" from
                 # bit groups) into registers beside the low bits, then the choice
-                neg, over = Signal(name="a_neg"), Signal(name="a_over")
-                low = Signal(unsigned(e + 1), name="a_low")
+                # (without reset too: the reset reached these flags' clear logic across
+                # the die, the attention engine's critical path in v48)
+                neg = Signal(name="a_neg", reset_less=True)
+                over = Signal(name="a_over", reset_less=True)
+                low = Signal(unsigned(e + 1), name="a_low", reset_less=True)
                 sgn = a_next[-1]
                 m.d.sync += [neg.eq(sgn), low.eq(a_next[:e + 1]),
                              over.eq(~sgn & ((a_next[e + 1:] != 0) | (a_next[e] & (a_next[:e] != 0))))]
-                clamped = Signal(unsigned(e + 1), name="a_clamp")
+                clamped = Signal(unsigned(e + 1), name="a_clamp", reset_less=True)
                 m.d.sync += clamped.eq(Mux(neg, 0, Mux(over, 1 << e, low)))
                 a_next = clamped
             coef_next = Signal(layout, name=f"coef_{j}", reset_less=True)

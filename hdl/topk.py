@@ -222,16 +222,21 @@ class TopK(wiring.Component):
         # ---------------------------------------------------------------- control
         # ``wait`` reads 0 from cycle c + 1 + kk on when the last unmasked element was
         # accepted in cycle c: cells 0..kk-1 hold their final entries.
+        # ``wait_le1``: ``wait <= 1`` as a register (the compare of the 6-bit count sat between
+        # the input handshake and the settle and drain flags: 4 look-up table levels)
+        wait_le1 = Signal(init=1)
         with m.If(inject):
             m.d.sync += wait.eq(kk)
         with m.Elif(wait != 0):
             m.d.sync += wait.eq(wait - 1)
-        quiet_next = ~inject & (wait <= 1)          # wait will read 0 next cycle
+        m.d.sync += wait_le1.eq(Mux(inject, kk <= 1, wait <= 2))
+        quiet_next = ~inject & wait_le1             # wait will read 0 next cycle
 
         with m.If(accept & inp.last):
             m.d.sync += [fill.eq(0), settle.eq(~quiet_next), drain.eq(quiet_next),
                          rem.eq(kk), rem1.eq(kk == 1)]
-        with m.If(settle & quiet_next):
+        # (while settling nothing is accepted, so no inject: the register alone decides)
+        with m.If(settle & wait_le1):
             m.d.sync += [settle.eq(0), drain.eq(1)]
         with m.If(pop):
             m.d.sync += [rem.eq(rem - 1), rem1.eq(rem == 2)]

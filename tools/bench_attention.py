@@ -98,6 +98,9 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1, help="--synth nextpnr placer seed")
     ap.add_argument("--placer", choices=sorted(PLACERS), default="heap",
                     help="--synth nextpnr placer settings (attnkit.boards.toolchain.PLACERS)")
+    ap.add_argument("--floorplan", action="store_true",
+                    help="--synth with the block RAMs and DSPs on fixed sites "
+                         "(attnkit.boards.floorplan.attention_sites)")
     ap.add_argument("--prefill", type=int, metavar="Q",
                     help="instead: MiniLM head, a prefill block of Q queries vs Q decode jobs")
     a = ap.parse_args(argv)
@@ -109,13 +112,17 @@ def main(argv=None):
                     queries=a.prefill)
         return 0
     if a.synth:
+        from attnkit.boards.floorplan import attention_sites
         from attnkit.boards.toolchain import Progress, build_ooc
         eng = AttentionEngine()
-        params = dict(d=eng.d, lanes=eng.lanes, t_max=eng.t_max, k_max=eng.k_max, block=eng.block)
+        plan = "LFE5U-85F" if a.floorplan else None
+        params = dict(d=eng.d, lanes=eng.lanes, t_max=eng.t_max, k_max=eng.k_max, block=eng.block,
+                      floorplan=plan)
         rep = build_ooc(eng, out_dir=a.synth, design="attention", params=params,
                         device="LFE5U-85F", clock_mhz=a.clock, ops_per_cycle=2 * eng.lanes,
                         allow_timing_fail=True, progress=Progress(), seed=a.seed,
-                        placer=a.placer)
+                        placer=a.placer,
+                        sites=(lambda cells: attention_sites(plan, cells)) if plan else None)
         print(json.dumps({k: rep.get(k) for k in ("utilization", "fmax_mhz", "clocks", "device")},
                          indent=1, default=str))
         return 0

@@ -231,7 +231,8 @@ def main(argv=None) -> int:
                           clock_mhz=clock, seed=seed, ops_per_cycle=ops,
                           synth_mode=args.synth_mode, allow_timing_fail=args.allow_timing_fail,
                           progress=progress, board=prof.name if prof is not None else None,
-                          placer=args.placer)
+                          placer=args.placer,
+                          sites=design.sites(params) if design.sites else None)
         except TimingError as exc:
             status, message = EXIT_TIMING, f"timing not met: {exc}"
         except DeviceOverflowError as exc:
