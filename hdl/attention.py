@@ -781,17 +781,19 @@ class AttentionEngine(wiring.Component):
                          sfifo.r_stream.ready.eq(Mux(sr.pred, ti.ready, fi.ready))]
         src = fo.payload
         feed = Signal()
-        m.d.comb += fo.ready.eq(feed)
         si = smx.i_stream
         if Q == 1:
-            m.d.comb += feed.eq(fo.valid & si.ready & idx_w_rdy)
+            # the slice's ready does not wait for its own valid (that loop was 3 look-up
+            # table levels, the critical path of v49 seed 2)
+            m.d.comb += [fo.ready.eq(si.ready & idx_w_rdy), feed.eq(fo.valid & fo.ready)]
         else:
             # prefill: a stream fork to the Q softmax units (static modes only, so the source
             # is the score FIFO); ``took`` remembers the units that already accepted the
             # element, so each gets it exactly once and no valid waits for a ready
             took = Signal(Q)
-            m.d.comb += feed.eq(fo.valid & idx_w_rdy
-                                & Cat(took[qi] | sm.i_stream.ready for qi, sm in enumerate(smxs)).all())
+            m.d.comb += [feed.eq(fo.valid & idx_w_rdy & Cat(took[qi] | sm.i_stream.ready
+                                                            for qi, sm in enumerate(smxs)).all()),
+                         fo.ready.eq(feed)]
             for qi, sm in enumerate(smxs):
                 m.d.comb += [sm.i_stream.valid.eq(fo.valid & idx_w_rdy & ~took[qi]),
                              sm.i_stream.payload.last.eq(src.last),

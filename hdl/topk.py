@@ -171,7 +171,6 @@ class TopK(wiring.Component):
         settle = Signal()           # last accepted, waves still in cells 0..kk-1
         drain = Signal()            # o_stream.valid
         wait = Signal(range(K + 1))  # cycles until no wave is in cells 0..kk-1
-        rem1 = Signal()             # the beat on o_stream is the drain's kk-th
         rem = Signal(range(K + 1))  # drain beats left (of kk)
 
         inp = self.i_stream.payload
@@ -180,8 +179,9 @@ class TopK(wiring.Component):
         accept = self.i_stream.valid & fill
         inject = accept & ~inp.mask
         pop = drain & o.ready
-        last_beat = Signal()
-        m.d.comb += last_beat.eq(rem1 | (~hv[1] if K > 1 else 1))
+        # ``last_beat``: the beat on o_stream is the drain's last (its ``kk``-th, or no entry
+        # after it), a register (see "Last beat" below)
+        last_beat = Signal(init=1)
         clear = pop & last_beat
 
         # ---------------------------------------------------------------- cells
@@ -234,14 +234,27 @@ class TopK(wiring.Component):
 
         with m.If(accept & inp.last):
             m.d.sync += [fill.eq(0), settle.eq(~quiet_next), drain.eq(quiet_next),
-                         rem.eq(kk), rem1.eq(kk == 1)]
+                         rem.eq(kk)]
         # (while settling nothing is accepted, so no inject: the register alone decides)
         with m.If(settle & wait_le1):
             m.d.sync += [settle.eq(0), drain.eq(1)]
         with m.If(pop):
-            m.d.sync += [rem.eq(rem - 1), rem1.eq(rem == 2)]
+            m.d.sync += rem.eq(rem - 1)
         with m.If(clear):
             m.d.sync += [drain.eq(0), fill.eq(1)]
+
+        # Last beat: ``(rem == 1) | ~hv[1]`` of the cycle it is read in, loaded a cycle ahead
+        # (``rem == 1`` was a register and the OR still sat between the drain's entries and
+        # the clear: 4 look-up table levels, v49 seed 1). Outside the drain it loads with
+        # ``hv[1]``'s next value, ``hv[1] | take[1]`` (0 after a clear), so it is right in
+        # the drain's first cycle, where ``rem = kk``; a pop makes ``rem`` one less and moves
+        # ``hv[2]`` up. ``hv[2]`` only matters while ``rem >= 3``, when cells ``0 .. rem - 1``
+        # hold their final entries (it is settled).
+        if K > 1:
+            with m.If(~drain):
+                m.d.sync += last_beat.eq((kk == 1) | clear_r | ~(hv[1] | take[1]))
+            with m.Elif(pop):
+                m.d.sync += last_beat.eq((rem == 2) | (~hv[2] if K > 2 else 1))
 
         m.d.comb += [o.valid.eq(drain), o.payload.score.eq(h[0].score),
                      o.payload.index.eq(h[0].index), o.payload.empty.eq(~hv[0]),
