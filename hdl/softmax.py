@@ -401,7 +401,9 @@ class Softmax(wiring.Component):
             xfifo.r_en.eq(issue2),
             # issue2 & start2, written out so it is one look-up table of registers
             pop1.eq(start2 & meta1.r_stream.valid & room2_res & room2_rows),
-            meta1.r_stream.ready.eq(pop1),
+            # (the queue's ready leaves out its own valid: one input less for the output
+            # slice's valid logic, which the ready feeds)
+            meta1.r_stream.ready.eq(start2 & room2_res & room2_rows),
         ]
         cur1 = _row_head(m, start2, pop1, h1, "p2_row")
 
@@ -471,7 +473,8 @@ class Softmax(wiring.Component):
         # ---------------------------------------------------------------- divider
         hq2 = data.View(m2l, q2.r_stream.payload)
         dstart = Signal()
-        m.d.comb += [dstart.eq(q2.r_stream.valid & ~div.busy & ~div.done), q2.r_stream.ready.eq(dstart),
+        m.d.comb += [dstart.eq(q2.r_stream.valid & ~div.busy & ~div.done),
+                     q2.r_stream.ready.eq(~div.busy & ~div.done),      # (without the valid)
                      div.start.eq(dstart), div.s.eq(Mux(hq2.any, hq2.s, 1))]
         d_any = Signal()
         d_len = Signal(len_shape)
@@ -493,7 +496,7 @@ class Softmax(wiring.Component):
             issue3.eq(room3 & (~start3 | q3.r_stream.valid)),
             efifo.r_en.eq(issue3),
             pop3.eq(start3 & q3.r_stream.valid & room3),       # issue3 & start3
-            q3.r_stream.ready.eq(pop3),
+            q3.r_stream.ready.eq(start3 & room3),              # (without the valid)
         ]
         cur3 = _row_head(m, start3, pop3, h3, "p3_row")
 
