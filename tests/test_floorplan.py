@@ -233,7 +233,7 @@ def test_flow_applies_a_netlist_floorplan(tmp_path):
 
     def sites(cells):
         seen.update(cells)
-        return {"ram.ebr0": "X58/Y46/EBR2", "mul.mult": "X58/Y34/MULT18_4"}
+        return {"ram.ebr0": "X62/Y46/EBR2", "mul.mult": "X62/Y34/MULT18_4"}
     rep = build_ooc(_TwoHardCells(), out_dir=tmp_path, design="two", device="LFE5U-85F",
                     clock_mhz=50, sites=sites)
     assert seen == {"ram.ebr0": "DP16KD", "mul.mult": "MULT18X18D"}
@@ -246,4 +246,4 @@ def test_flow_rejects_a_floorplan_that_misses_a_cell(tmp_path):
     with pytest.raises(DesignError, match="floorplan: the floorplan does not match the "
                                           "netlist: no site for: core.mul.mult"):
         build_ooc(_TwoHardCells(), out_dir=tmp_path, design="two", device="LFE5U-85F",
-                  clock_mhz=50, sites=lambda cells: {"ram.ebr0": "X58/Y46/EBR2"})
+                  clock_mhz=50, sites=lambda cells: {"ram.ebr0": "X62/Y46/EBR2"})
