@@ -100,10 +100,9 @@ _SCORE_FIFO = 8
 _OUT_FIFO = 4
 #: Stages of the static interval bounds' pipeline (one carry chain or one mux level each).
 _SETUP_CYCLES = 7
-#: Registers between a V-stage DSP and the accumulators it feeds: the product register and
-#: a second one, then one copy per accumulator (the way from the DSP across the die to the
-#: accumulators and their fan-out split over three hops).
-_VPROD_STAGES = 3
+#: Registers between a V-stage DSP and the accumulators it feeds: the product register,
+#: then one copy per accumulator (the fan-out across the die split over two hops).
+_VPROD_STAGES = 2
 
 
 def _check_int(obj, name, v, lo, hi):
@@ -238,7 +237,7 @@ class AttentionEngine(wiring.Component):
         the static bounds' setup pipeline (from the registered start), the scorer (K read,
         DSP, adder tree, accumulator and score register), the score requantizer, the score
         FIFO and the softmax feed's register slice, the V stage (the join of probabilities
-        and indices, V read, DSP, two product registers and a copy, accumulate) and the output
+        and indices, V read, DSP, product register and its copy, accumulate) and the output
         stage (shift enable, output chain head, requantizer, FIFO)."""
         setup = 1 + _SETUP_CYCLES
         scorer = RAM_READ_LATENCY + MULT18_LATENCY + _tree_stages(self.lanes) + 1
@@ -875,16 +874,8 @@ class AttentionEngine(wiring.Component):
                 # across the die: 4.3 ns of routing at -6, v15's critical path), then one
                 # copy per accumulator (the register reached them: v26's critical path,
                 # 2.6 ns of routing over 17-22 tiles)
-                # (and one more register: in floorplanned builds the accumulators sat up to 36
-                # rows from their DSP, the copy beside the DSP: 3.1-3.4 ns on that one net,
-                # the critical path of v50 seed 2 and v51 seed 2)
                 vprod = Signal(signed(8 + pw + 1), name=f"vprod{i}{sfx}", reset_less=True)
                 m.d.sync += vprod.eq(mul.p[:8 + pw + 1].as_signed())
-                for k in range(_VPROD_STAGES - 2):
-                    nxt = Signal(signed(8 + pw + 1), name=f"vprod{i}_s{k + 1}{sfx}",
-                                 reset_less=True)
-                    m.d.sync += nxt.eq(vprod)
-                    vprod = nxt
                 vprods.append([distinct_register(m, vprod, f"vprod{i}_b{bb}{sfx}", impl,
                                                  reset_less=True) for bb in range(B)])
             for bb in range(B):
