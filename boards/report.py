@@ -35,8 +35,10 @@ a failed build did not reach are ``null``/empty)::
       "source": "<where the figures come from>",
       "pll": null | {"f_in_mhz", "f_out_mhz", "f_vco_mhz", "clki_div", "clkfb_div",
                      "clkop_div"},               # board builds: EHXPLLL, null = board clock
-      "bitstream": null | {"path": "top.bit", "sha256": "<hex>", "bytes": int}
-    }                                               # board builds: ecppack output
+      "bitstream": null | {"path": "top.bit", "sha256": "<hex>", "bytes": int},
+                                                    # board builds: ecppack output
+      "floorplan_cells": int                        # only when build_ooc(sites=...) placed
+    }                                               # block RAMs / DSPs on fixed sites
 
 Cell types are nextpnr's: ``TRELLIS_COMB`` (LUT4 or half a CCU2C carry cell), ``TRELLIS_FF``,
 ``MULT18X18D``, ``DP16KD`` (18 Kb EBR), ``TRELLIS_IO``, ``TRELLIS_RAMW`` (LUT RAM write port)...
@@ -150,6 +152,9 @@ def render_markdown(report) -> str:
     lines.append(f"- Parameters: `{json.dumps(report['params'], sort_keys=True)}`")
     lines.append(f"- Seed {report['seed']}, synthesis mode {report['synth_mode']}, "
                  f"placer {report.get('placer', 'heap')}")
+    if report.get("floorplan_cells"):
+        lines.append(f"- Floorplan: {report['floorplan_cells']} block RAMs and DSPs on fixed "
+                     f"sites")
     if report.get("peak_gops") is not None:
         lines.append(f"- Peak: {report['ops_per_cycle']} ops/cycle x achieved Fmax = "
                      f"**{report['peak_gops']:.2f} GOPS**")

@@ -238,6 +238,8 @@ def test_flow_applies_a_netlist_floorplan(tmp_path):
                     clock_mhz=50, sites=sites)
     assert seen == {"ram.ebr0": "DP16KD", "mul.mult": "MULT18X18D"}
     assert rep["status"] == "ok" and rep["floorplan_cells"] == 2
+    assert "- Floorplan: 2 block RAMs and DSPs on fixed sites" in \
+        (tmp_path / "report.md").read_text()
     log = (tmp_path / "nextpnr.log").read_text()
     assert "Placed 2 cells based on constraints" in log
 
