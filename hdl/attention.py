@@ -964,10 +964,14 @@ class AttentionEngine(wiring.Component):
         vst, vgoto = one_hot_states(("POP", "READ", "DRAIN", "OUT"), "vstage")
 
         vb_last = Signal(init=int(B == 1))
+        # ``drain_z``: ``drain == 0`` as a register, so ``o_copy`` (which loads the output
+        # counters and flags) is two registers through one look-up table (the compare in
+        # front of it was the critical path of v55 seed 2)
+        drain_z = Signal(init=int(v_drain == 0))
         with m.If(vst["DRAIN"]):
-            m.d.sync += drain.eq(drain - 1)
+            m.d.sync += [drain.eq(drain - 1), drain_z.eq(drain == 1)]
         with m.Else():
-            m.d.sync += drain.eq(v_drain)
+            m.d.sync += [drain.eq(v_drain), drain_z.eq(v_drain == 0)]
         m.d.comb += jo.ready.eq(vst["POP"])
         with m.If(vst["POP"] & jo.valid):
             m.d.sync += [vj.eq(jp.index), vb.eq(0), vb_last.eq(B == 1), vlast.eq(jp.last),
@@ -986,7 +990,7 @@ class AttentionEngine(wiring.Component):
                     m.d.sync += vgoto("READ", "DRAIN")
                 with m.Else():
                     m.d.sync += vgoto("READ", "POP")
-        m.d.comb += o_copy.eq(vst["DRAIN"] & (drain == 0))
+        m.d.comb += o_copy.eq(vst["DRAIN"] & drain_z)
         with m.If(o_copy):
             m.d.sync += [oc.eq(0), ocol.eq(0), oq.eq(0), o_more.eq(1), ocol_last.eq(d == 1)]
             m.d.sync += vgoto("DRAIN", "OUT")
