@@ -285,13 +285,8 @@ class AttentionEngine(wiring.Component):
         m.submodules.topk = topk = TopK(self.k_max, sw, iw + lw, impl=self.dsp)
         # ``below``: the predict threshold's verdict, computed in the requantizer pipeline and
         # carried with the score (no compare between the score FIFO and the top-k unit)
-        # ``to_topk``: the element's consumer, the top-k unit (top-k mode, or a predict pass-1
-        # element) or the softmax feed, decided before the FIFO: the FIFO's ready is then a
-        # choice between the two consumers' registered readies by a register (it read the
-        # mode and ``pred`` too: three look-up table levels into the FIFO's output slice, the
-        # most frequent critical path of the floorplanned builds v49-v54)
         sel_fields = {"score": signed(sw), "logit": signed(lw), "index": unsigned(iw),
-                      "mask": 1, "last": 1, "pred": 1, "below": 1, "to_topk": 1}
+                      "mask": 1, "last": 1, "pred": 1, "below": 1}
         if Q > 1:
             # prefill: the other queries' logits, and every query's mask (its own pattern
             # excludes this key, or the row's closing element); ``score``/``logit`` are query 0's
@@ -747,7 +742,6 @@ class AttentionEngine(wiring.Component):
             pipe_v, pipe_r = nv, nr
         wr = Signal(sel_l)
         m.d.comb += [wr.eq(pipe_r), wr.logit.eq(logits_p[0]),
-                     wr.to_topk.eq(is_topk | pipe_r.pred),
                      sfifo.w_en.eq(pipe_v), sfifo.w_data.eq(wr)]
         if Q > 1:
             m.d.comb += [wr.xlogit[qi].eq(lp) for qi, lp in enumerate(logits_p[1:])]
@@ -756,7 +750,7 @@ class AttentionEngine(wiring.Component):
         sr = data.View(sel_l, sfifo.r_stream.payload)
         s_valid = sfifo.r_stream.valid
         m.d.comb += s_read.eq(s_valid & sfifo.r_stream.ready)
-        to_topk = sr.to_topk
+        to_topk = is_topk | sr.pred
         # into the top-k unit through a register slice: its valid and mask (which start the
         # unit's settle logic) are then registers, and its ready is a register
         m.submodules.topk_in = topk_in = SkidBuffer(topk.i_stream.payload.shape())
@@ -779,12 +773,12 @@ class AttentionEngine(wiring.Component):
                          fi.payload.logit.eq(to.payload.index[iw:].as_signed()),
                          fi.payload.index.eq(to.payload.index[:iw]),
                          fi.payload.mask.eq(to.payload.empty), fi.payload.last.eq(to.payload.last),
-                         to.ready.eq(fi.ready)]
+                         to.ready.eq(fi.ready), sfifo.r_stream.ready.eq(ti.ready)]
         with m.Else():
-            m.d.comb += [fi.valid.eq(s_valid & ~to_topk), fi.payload.logit.eq(sr.logit),
+            m.d.comb += [fi.valid.eq(s_valid & ~sr.pred), fi.payload.logit.eq(sr.logit),
                          fi.payload.index.eq(sr.index), fi.payload.mask.eq(sr.mask),
-                         fi.payload.last.eq(sr.last)]
-        m.d.comb += sfifo.r_stream.ready.eq(Mux(to_topk, ti.ready, fi.ready))
+                         fi.payload.last.eq(sr.last),
+                         sfifo.r_stream.ready.eq(Mux(sr.pred, ti.ready, fi.ready))]
         src = fo.payload
         feed = Signal()
         si = smx.i_stream
@@ -964,14 +958,10 @@ class AttentionEngine(wiring.Component):
         vst, vgoto = one_hot_states(("POP", "READ", "DRAIN", "OUT"), "vstage")
 
         vb_last = Signal(init=int(B == 1))
-        # ``drain_z``: ``drain == 0`` as a register, so ``o_copy`` (which loads the output
-        # counters and flags) is two registers through one look-up table (the compare in
-        # front of it was the critical path of v55 seed 2)
-        drain_z = Signal(init=int(v_drain == 0))
         with m.If(vst["DRAIN"]):
-            m.d.sync += [drain.eq(drain - 1), drain_z.eq(drain == 1)]
+            m.d.sync += drain.eq(drain - 1)
         with m.Else():
-            m.d.sync += [drain.eq(v_drain), drain_z.eq(v_drain == 0)]
+            m.d.sync += drain.eq(v_drain)
         m.d.comb += jo.ready.eq(vst["POP"])
         with m.If(vst["POP"] & jo.valid):
             m.d.sync += [vj.eq(jp.index), vb.eq(0), vb_last.eq(B == 1), vlast.eq(jp.last),
@@ -990,7 +980,7 @@ class AttentionEngine(wiring.Component):
                     m.d.sync += vgoto("READ", "DRAIN")
                 with m.Else():
                     m.d.sync += vgoto("READ", "POP")
-        m.d.comb += o_copy.eq(vst["DRAIN"] & drain_z)
+        m.d.comb += o_copy.eq(vst["DRAIN"] & (drain == 0))
         with m.If(o_copy):
             m.d.sync += [oc.eq(0), ocol.eq(0), oq.eq(0), o_more.eq(1), ocol_last.eq(d == 1)]
             m.d.sync += vgoto("DRAIN", "OUT")
