@@ -32,7 +32,8 @@ sysDSP block under them; the other RAMs (softmax buffers, index FIFO) and multip
 the block to their right. Block-RAM sites come in blocks of four (``EBR0``-``EBR3`` at the
 block's columns ``x``, ``x + 2``, ``x + 4``, ``x + 6``) at the same first columns as the
 sysDSP blocks (read from the ``NEXTPNR_BEL`` attributes of placed attention builds, which
-used the blocks at X = 22-120 of all three rows).
+used blocks from X = 22 to X = 120 in rows 22 and 46 and from X = 40 to X = 105 in row 70;
+the blocks at X = 4 and 13 follow the pattern and were not used by any build).
 
 The attention engine's sites are set on the synthesised netlist by cell path (the build
 flow's ``sites`` hook, :func:`apply_sites`), not in its HDL: its block RAMs and multipliers
