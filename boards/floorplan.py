@@ -79,7 +79,7 @@ def mult18_rows(name) -> list:
     """The device's multiplier sites as nextpnr BEL names, one list per DSP row (ascending
     Y), each in ascending column order."""
     dev, (rows, blocks) = _die(name)
-    sites = [[f"X{x + dx}/Y{y}/{site}" for x in blocks for dx, site in _BLOCK] for y in rows]
+    sites = [[_site(x, b, y) for x in blocks for b in _BLOCK] for y in rows]
     assert sum(map(len, sites)) == dev.mult18
     return sites
 
@@ -96,6 +96,7 @@ def serpentine_sites(name, count: int) -> tuple:
 
 
 def _site(block, offset_name, y):
+    """The nextpnr BEL name of a block's site ``(column offset, name)`` in row ``y``."""
     dx, name = offset_name
     return f"X{block + dx}/Y{y}/{name}"
 

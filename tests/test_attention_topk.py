@@ -257,8 +257,8 @@ def test_topk_full_score_range(seed):
 
 def test_topk_reset_mid_row_empties_the_queue():
     """A reset in the middle of a row (the cells full of its entries) leaves no entry behind:
-    the rows after it come out exactly as from a fresh unit. (The cells' valid bits have no
-    reset of their own: the reset sets the registered clear, which empties them.)"""
+    the rows after it come out exactly as from a fresh unit (the cells' entry data have no
+    reset: only their valid bits are cleared)."""
     from amaranth.hdl import ResetInserter, Signal
     rst = Signal()
     dut = TopK(k_max=6, score_width=8, index_width=5)

@@ -112,17 +112,16 @@ def main(argv=None):
                     queries=a.prefill)
         return 0
     if a.synth:
-        from attnkit.boards.floorplan import attention_sites
+        from attnkit.boards import designs
         from attnkit.boards.toolchain import Progress, build_ooc
-        eng = AttentionEngine()
-        plan = "LFE5U-85F" if a.floorplan else None
-        params = dict(d=eng.d, lanes=eng.lanes, t_max=eng.t_max, k_max=eng.k_max, block=eng.block,
-                      floorplan=plan)
-        rep = build_ooc(eng, out_dir=a.synth, design="attention", params=params,
-                        device="LFE5U-85F", clock_mhz=a.clock, ops_per_cycle=2 * eng.lanes,
-                        allow_timing_fail=True, progress=Progress(), seed=a.seed,
-                        placer=a.placer,
-                        sites=(lambda cells: attention_sites(plan, cells)) if plan else None)
+        # the registry's design, so the parameters and the floorplan are build.py's
+        att = designs.get("attention")
+        params = designs.resolve_params(att, {"floorplan": "LFE5U-85F" if a.floorplan else None})
+        rep = build_ooc(att.factory(params), out_dir=a.synth, design="attention", params=params,
+                        device="LFE5U-85F", clock_mhz=a.clock,
+                        ops_per_cycle=att.ops_per_cycle(params), allow_timing_fail=True,
+                        progress=Progress(), seed=a.seed, placer=a.placer,
+                        sites=att.sites(params))
         print(json.dumps({k: rep.get(k) for k in ("utilization", "fmax_mhz", "clocks", "device")},
                          indent=1, default=str))
         return 0
