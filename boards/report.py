@@ -29,6 +29,10 @@ a failed build did not reach are ``null``/empty)::
                 "amaranth": "0.5.10"},
       "elapsed_s": {"elaborate": float, "synth": float, "pnr": float, "total": float},
       "critical_path": ["<line of nextpnr's critical path report>", ...],
+      "endpoints": null | {"period_ns", "endpoints", "failing", "worst_ns", "paths": [],
+                           "groups": [{"from", "to", "endpoints", "worst_ns"}, ...]},
+                                        # every endpoint's timing (attnkit.boards.sta, from
+                                        # the routed delays nextpnr writes to top.sdf)
       "logs": {"yosys": "yosys.log", "nextpnr": "nextpnr.log",
                "nextpnr_report": "report_nextpnr.json", "netlist": "top.json",
                "rtlil": "top.il", "lpf": "top.lpf"},  # relative to the report's folder
@@ -61,7 +65,7 @@ SCHEMA = "attnkit.build_report/1"
 REPORT_KEYS = ("schema", "status", "error", "design", "params", "mode", "board", "device",
                "utilization", "utilization_stage", "core_utilization", "harness", "clocks",
                "timing_met", "ops_per_cycle", "peak_gops", "seed", "synth_mode", "placer", "tools",
-               "elapsed_s", "critical_path", "logs", "source", "pll", "bitstream")
+               "elapsed_s", "critical_path", "endpoints", "logs", "source", "pll", "bitstream")
 
 #: The resources a summary shows, with their everyday names.
 KEY_RESOURCES = (("TRELLIS_COMB", "LUT4"), ("TRELLIS_FF", "FF"), ("MULT18X18D", "MULT18X18D"),
@@ -69,7 +73,7 @@ KEY_RESOURCES = (("TRELLIS_COMB", "LUT4"), ("TRELLIS_FF", "FF"), ("MULT18X18D", 
                  ("TRELLIS_IO", "IO"))
 
 LOGS = {"yosys": "yosys.log", "nextpnr": "nextpnr.log", "nextpnr_report": "report_nextpnr.json",
-        "netlist": "top.json", "rtlil": "top.il", "lpf": "top.lpf"}
+        "netlist": "top.json", "rtlil": "top.il", "lpf": "top.lpf", "sdf": "top.sdf"}
 
 
 def new_report(*, design, params, mode, device, package, speed, clock_mhz, seed,
@@ -100,6 +104,7 @@ def new_report(*, design, params, mode, device, package, speed, clock_mhz, seed,
         "tools": dict(tools or {}),
         "elapsed_s": {},
         "critical_path": [],
+        "endpoints": None,
         "logs": dict(LOGS),
         "source": "utilisation and Fmax: nextpnr-ecp5 post-route --report JSON; harness "
                   "cells: counted in the Yosys netlist (registers named ooc_ff_*)",
@@ -177,6 +182,17 @@ def render_markdown(report) -> str:
                   "| resource | used | core | harness | available | used % |",
                   "|---|---|---|---|---|---|"]
         lines += [f"| {a} | {b} | {c} | {d} | {e} | {f} |" for a, b, c, d, e, f in rows]
+    ep = report.get("endpoints") or {}
+    if ep.get("groups") is not None:
+        lines += ["", "## Endpoints over the clock period", "",
+                  f"{ep['failing']} of {ep['endpoints']} setup-checked endpoints need more "
+                  f"than {ep['period_ns']:g} ns (worst {ep['worst_ns']:.3f} ns), by the unit of "
+                  f"the path's start and end (`attnkit.boards.sta`, from nextpnr's routed "
+                  f"delays in `top.sdf`):"]
+        if ep["groups"]:
+            lines += ["", "| endpoints | worst ns | from | to |", "|---|---|---|---|"]
+            lines += [f"| {g['endpoints']} | {g['worst_ns']:.3f} | `{g['from']}` | `{g['to']}` |"
+                      for g in ep["groups"]]
     if report.get("critical_path"):
         lines += ["", "## Critical path", "", "```"] + report["critical_path"] + ["```"]
     tools = report.get("tools") or {}

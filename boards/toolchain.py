@@ -56,6 +56,7 @@ from pathlib import Path
 
 from . import ecp5
 from . import report as report_mod
+from . import sta
 from .floorplan import apply_sites, hard_cells
 from .harness import CORE_PREFIX, PINS, OOCHarness, count_harness_cells
 
@@ -397,11 +398,12 @@ def check_placer(placer):
 
 
 def nextpnr_args(dev, *, package, speed, clock_mhz, seed, netlist="top.json", lpf="top.lpf",
-                 report="report_nextpnr.json", log="nextpnr.log", textcfg=None, placer="heap"):
+                 report="report_nextpnr.json", log="nextpnr.log", textcfg=None, placer="heap",
+                 sdf="top.sdf"):
     args = ["--json", netlist, "--lpf", lpf, "--lpf-allow-unconstrained", dev.nextpnr_flag,
             "--package", package, "--speed", str(speed), "--freq", f"{clock_mhz:g}",
             "--seed", str(seed), "--report", report, "--timing-allow-fail", "-l", log,
-            *PLACERS[check_placer(placer)]]
+            "--sdf", sdf, *PLACERS[check_placer(placer)]]
     if textcfg:
         args += ["--textcfg", textcfg]      # the routed design, for ecppack (board builds)
     return args
@@ -529,7 +531,8 @@ def _prepare_build(out_dir, synth_mode, progress, more_stale=()):
                          f"not {synth_mode!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("report.json", "report.md", "report_nextpnr.json", "top.json", *more_stale):
+    for stale in ("report.json", "report.md", "report_nextpnr.json", "top.json", "top.sdf",
+                  *more_stale):
         (out / stale).unlink(missing_ok=True)
     return out, progress or _Quiet()
 
@@ -729,6 +732,13 @@ def _synth_and_pnr(rep, out, dev, *, package, speed, clock_mhz, seed, synth_mode
     rep["timing_met"] = all(c.met for c in result.clocks)
     rep["critical_path"] = result.critical_path
     sync = next((c for c in result.clocks if c.domain == "sync"), None)
+    if sync is not None and len(result.clocks) == 1 and (out / "top.sdf").exists():
+        # every endpoint's timing from the routed delays (one clock: attnkit.boards.sta)
+        try:
+            rep["endpoints"] = sta.summary(sta.analyse((out / "top.sdf").read_text()),
+                                           1000 / sync.target_mhz, groups=10)
+        except ValueError as exc:
+            rep["endpoints"] = {"error": str(exc)}
     ops_per_cycle = rep.get("ops_per_cycle")
     if sync is not None and ops_per_cycle:
         rep["peak_gops"] = round(ops_per_cycle * sync.achieved_mhz / 1000, 3)

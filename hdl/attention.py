@@ -103,6 +103,11 @@ _SETUP_CYCLES = 7
 #: Registers between a V-stage DSP and the accumulators it feeds: the product register,
 #: then one copy per accumulator (the fan-out across the die split over two hops).
 _VPROD_STAGES = 2
+#: Bits of a V accumulator's low half (below its registered carry), and the cycles from a
+#: product in its copy register to the accumulator's complete value (the add, then the carry
+#: into the high half).
+_VACC_LO = 18
+_VACC_CYCLES = 2
 
 
 def _check_int(obj, name, v, lo, hi):
@@ -242,7 +247,8 @@ class AttentionEngine(wiring.Component):
         setup = 1 + _SETUP_CYCLES
         scorer = RAM_READ_LATENCY + MULT18_LATENCY + _tree_stages(self.lanes) + 1
         score_fifo = REQUANT_LATENCY + LutFifo.latency + 1    # + the softmax feed's slice
-        v_stage = 1 + RAM_READ_LATENCY + MULT18_LATENCY + _VPROD_STAGES + 1   # join, ..., add
+        # join, V read, DSP, product registers, accumulate (the add, then the carry)
+        v_stage = 1 + RAM_READ_LATENCY + MULT18_LATENCY + _VPROD_STAGES + _VACC_CYCLES
         return setup + scorer + score_fifo + v_stage + (2 + REQUANT_LATENCY + 1)
 
     @property
@@ -833,11 +839,18 @@ class AttentionEngine(wiring.Component):
         m.d.comb += [ji.payload.prob[qi].eq(o.payload.prob) for qi, o in enumerate(sos)]
         jp = jo.payload
         accw = 8 + pw + ceil_log2(T + 2) + 1
+        prodw = 8 + pw + 1
+        # each accumulator in two halves with a registered carry between them (see below);
+        # its value (once the carry is absorbed): Cat(low half, high half)
+        lo_w = min(_VACC_LO, accw - 1)
         # no reset (the job's first product replaces the value): 2240 flip-flops off the
         # reset net (whose fan-out was v38's critical path, 5.9 ns of routing)
-        accs = [[Signal(signed(accw), name=f"oacc{c}" if Q == 1 else f"oacc{c}_q{qi}",
-                        reset_less=True)
-                 for c in range(d)] for qi in range(Q)]
+        acc_halves = [[(Signal(lo_w, name=f"oacc{c}_lo{sfx}", reset_less=True),
+                        Signal(signed(accw - lo_w), name=f"oacc{c}_hi{sfx}", reset_less=True),
+                        Signal(name=f"oacc{c}_cy{sfx}", reset_less=True))
+                       for c in range(d)] for sfx in ([""] if Q == 1 else
+                                                      [f"_q{qi}" for qi in range(Q)])]
+        accs = [[Cat(lo, hi).as_signed() for lo, hi, _ in row] for row in acc_halves]
         vj = Signal(range(T + 1))
         vb = Signal(range(B))
         vps = [Signal(unsigned(pw), name="vp" if Q == 1 else f"vp_q{qi}") for qi in range(Q)]
@@ -855,7 +868,8 @@ class AttentionEngine(wiring.Component):
         # accumulator that synthesis keeps apart (``distinct_register``): a beat's enable
         # reaches the 35 flip-flops of one accumulator, not the d / B of its beat through
         # a decoder (v19's critical path, 6 ns of routing)
-        v_pre = delay(m, v0, RAM_READ_LATENCY + MULT18_LATENCY + _VPROD_STAGES - 1, "vs")
+        v_pre0 = delay(m, v0, RAM_READ_LATENCY + MULT18_LATENCY + _VPROD_STAGES - 2, "vs")
+        v_pre = delay(m, v_pre0, 1, "vs_en")
         # ``o_copy``: the drain's end (all products in); its registered copies, one per
         # ``seg`` accumulators, copy the results out (output stage, below)
         o_copy = Signal()
@@ -874,13 +888,20 @@ class AttentionEngine(wiring.Component):
                 # across the die: 4.3 ns of routing at -6, v15's critical path), then one
                 # copy per accumulator (the register reached them: v26's critical path,
                 # 2.6 ns of routing over 17-22 tiles)
-                vprod = Signal(signed(8 + pw + 1), name=f"vprod{i}{sfx}", reset_less=True)
-                m.d.sync += vprod.eq(mul.p[:8 + pw + 1].as_signed())
-                vprods.append([distinct_register(m, vprod, f"vprod{i}_b{bb}{sfx}", impl,
-                                                 reset_less=True) for bb in range(B)])
+                vprod = Signal(signed(prodw), name=f"vprod{i}{sfx}", reset_less=True)
+                m.d.sync += vprod.eq(mul.p[:prodw].as_signed())
+                vprods.append(vprod)
             for bb in range(B):
                 for i in range(L):
                     c = bb * L + i
+                    # the product's copy for this accumulator holds 0 except in the cycle
+                    # its beat's product is in it (the flip-flops' own clear, from a
+                    # register decoded a cycle ahead), so the accumulator adds every cycle
+                    # and needs no enable
+                    zero = distinct_register(m, ~(v_pre0.valid & (v_pre0.b == bb)),
+                                             f"vacc_zero{c}{sfx}", impl, reset_less=True)
+                    prod = distinct_register(m, vprods[i], f"vprod{i}_b{bb}{sfx}", impl,
+                                             reset_less=True, clear=zero)
                     en = distinct_register(m, v_pre.valid & (v_pre.b == bb),
                                            f"vacc_en{c}{sfx}", impl)
                     # the job's first product replaces the accumulator (``fst``, set when
@@ -888,12 +909,23 @@ class AttentionEngine(wiring.Component):
                     # chain's look-up tables (``gated_add``), so neither a clear nor the
                     # output shift sits between the adder and its register (the shift's
                     # multiplexer after the adder was v36's critical path)
-                    a_ = accs[qi][c]
                     fst = Signal(init=1, name=f"vacc_fst{c}{sfx}")
                     m.d.sync += fst.eq(copy_out[(qi * d + c) // seg] | (fst & ~en))
-                    total = gated_add(m, a_, fst, vprods[i][bb], accw, impl, f"vacc{c}{sfx}")
-                    with m.If(en):
-                        m.d.sync += a_.eq(total)
+                    # two carry chains of about half the width: the low half's carry out
+                    # is registered and added into the high half in the next cycle (the
+                    # 35-bit chain after the product's routing was v51's critical path in
+                    # 106 of seed 2's 153 failing endpoints). Between products the copy is
+                    # 0, so the carry is absorbed in the cycle after the last one; with
+                    # ``fst`` the low half adds to 0 and cannot carry, so no carry crosses
+                    # into the next job
+                    lo, hi, cy = acc_halves[qi][c]
+                    ext = Signal(signed(accw), name=f"vprod_ext{c}{sfx}")
+                    m.d.comb += ext.eq(prod)
+                    lo_sum = gated_add(m, lo, fst, ext[:lo_w], lo_w + 1, impl,
+                                       f"vacc{c}_lo{sfx}")
+                    hi_sum = gated_add(m, hi, fst, ext[lo_w:].as_signed(), accw - lo_w, impl,
+                                       f"vacc{c}_hi{sfx}", carry_in=cy)
+                    m.d.sync += [lo.eq(lo_sum[:lo_w]), cy.eq(lo_sum[lo_w]), hi.eq(hi_sum)]
         # output: query by query, d elements each
         oc = Signal(range(Q * d + 1))            # element index over the whole block
         ocol = Signal(range(d))                   # ... within its query
@@ -912,7 +944,7 @@ class AttentionEngine(wiring.Component):
                                  {"credit": ("<", _OUT_FIFO), "none": ("==", 0)})
         o_credit = o_flags["credit"]
         # cycles from the final V issue until its products are in the accumulators
-        v_drain = RAM_READ_LATENCY + MULT18_LATENCY + _VPROD_STAGES + 1
+        v_drain = RAM_READ_LATENCY + MULT18_LATENCY + _VPROD_STAGES + _VACC_CYCLES
         drain = Signal(range(v_drain + 1))
         # stage 1: the accumulators are copied, all at once, into a shift chain in output
         # order (query by query, column by column) in the cycle after the drain (``o_copy``,

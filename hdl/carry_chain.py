@@ -10,7 +10,8 @@ can be read from A and B alone whenever propagate is 0:
 
 * :func:`gated_add`: ``(0 if gate else a) + b``. Propagate ``(a & ~gate) ^ b`` (C = gate,
   D = 1); where it is 0, either ``gate = 0`` and ``a == b``, or ``gate = 1`` and ``b == 0``:
-  generate = ``b``.
+  generate = ``b``. An optional carry input (a signal) enters through one more half at the
+  bottom whose operands are both that signal.
 * :func:`mux_sub`: ``(a1 if sel else a0) - b`` = ``x + ~b + 1``. Propagate ``x ^ ~b``
   (A = a1, C = a0, D = sel); where it is 0, ``x == ~b``, so generate = ``x & ~b`` = ``~b``.
 
@@ -67,16 +68,30 @@ def _extend(m, value, width, name):
     return sig
 
 
-def gated_add(m, a, gate, b, width: int, impl: str, name: str):
-    """``(0 if gate else a) + b`` modulo ``2**width`` as a ``width``-bit Signal (comb)."""
+def gated_add(m, a, gate, b, width: int, impl: str, name: str, *, carry_in=None):
+    """``(0 if gate else a) + b (+ carry_in)`` modulo ``2**width`` as a ``width``-bit Signal
+    (comb).
+
+    ``carry_in``: a 1-bit signal added at the bottom. A CCU2C chain's carry input comes from
+    the chain, so the primitive version starts one half lower, in a half whose operands are
+    both ``carry_in`` (propagate 0, generate ``carry_in``: its carry out is the signal; its
+    sum bit is dropped)."""
     out = Signal(width, name=name)
     if impl != "primitive":
-        m.d.comb += out.eq(Mux(gate, 0, a) + b)
+        m.d.comb += out.eq(Mux(gate, 0, a) + b + (0 if carry_in is None else carry_in))
         return out
-    w2 = width + width % 2
+    lift = int(carry_in is not None)             # the carry-generating half below bit 0
+    w2 = width + lift
+    w2 += w2 % 2
     aw, bw = _extend(m, a, w2, f"{name}_a"), _extend(m, b, w2, f"{name}_b")
-    s = _ccu2_chain(m, name, w2, GATED_ADD_INIT, 0, lambda i: (aw[i], bw[i], gate, 1))
-    m.d.comb += out.eq(s[:width])
+
+    def bits(i):
+        if i < lift:
+            return carry_in, carry_in, 0, 1
+        return aw[i - lift], bw[i - lift], gate, 1
+
+    s = _ccu2_chain(m, name, w2, GATED_ADD_INIT, 0, bits)
+    m.d.comb += out.eq(s[lift:lift + width])
     return out
 
 

@@ -16,29 +16,36 @@ def delay(m, value, cycles: int, name: str, *, reset_less: bool = False):
     return value
 
 
-def distinct_register(m, value, name: str, impl: str, *, reset_less: bool = False):
+def distinct_register(m, value, name: str, impl: str, *, reset_less: bool = False, clear=None):
     """A register of ``value`` (sync domain, init 0) that synthesis keeps distinct.
 
     Yosys merges flip-flops with identical inputs (``opt_merge``), so N copies of a control
     register made to give each lane its own driver become one register driving all N
     lanes. With ``impl == "primitive"`` (ECP5) every bit is an ``FD1S3IX`` instance
     (Lattice's D flip-flop with synchronous clear, mapped onto TRELLIS_FF; ``FD1S3AX``, the
-    same without the clear, when ``reset_less``), which Yosys does not merge; with
-    ``"behavioural"`` it is a plain register (simulation).
+    same without the clear, when ``reset_less`` and no ``clear``), which Yosys does not
+    merge; with ``"behavioural"`` it is a plain register (simulation).
+
+    ``clear``: a 1-bit signal that loads 0 instead of ``value`` (the flip-flop's own
+    synchronous clear, no look-up table in front of it; or-ed with the domain's reset
+    unless ``reset_less``).
     """
     out = Signal(value.shape(), name=name, reset_less=reset_less)
     if impl == "primitive":
         bits = Signal(len(out), name=f"{name}_q")
+        cd = None if reset_less else ResetSignal("sync")
+        if clear is not None:
+            cd = clear if cd is None else (clear | cd)
         for i in range(len(out)):
             ports = dict(p_GSR="DISABLED", i_CK=ClockSignal("sync"), i_D=Value.cast(value)[i],
                          o_Q=bits[i])
-            if reset_less:
+            if cd is None:
                 m.submodules[f"{name}_ff{i}"] = Instance("FD1S3AX", **ports)
             else:
-                m.submodules[f"{name}_ff{i}"] = Instance("FD1S3IX", i_CD=ResetSignal("sync"), **ports)
+                m.submodules[f"{name}_ff{i}"] = Instance("FD1S3IX", i_CD=cd, **ports)
         m.d.comb += out.eq(bits)
     else:
-        m.d.sync += out.eq(value)
+        m.d.sync += out.eq(value if clear is None else Mux(clear, 0, value))
     return out
 
 

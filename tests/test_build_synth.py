@@ -42,6 +42,11 @@ def test_macbank_builds_with_one_dsp_per_mac(tmp_path):
     assert rep["tools"]["yosys"].startswith("Yosys 0.69")
     assert rep["tools"]["nextpnr"].startswith("nextpnr-0.11")
     assert rep["critical_path"][0].startswith("Critical path report for clock")
+    # every endpoint from the routed delays (attnkit.boards.sta): none over the period, and
+    # the worst path is nextpnr's own (its Fmax to within rounding)
+    ep = rep["endpoints"]
+    assert ep["failing"] == 0 and ep["groups"] == [] and ep["endpoints"] > 4 * 64
+    assert 1000 / ep["worst_ns"] == pytest.approx(sync["achieved_mhz"], rel=2e-3)
     assert set(rep["elapsed_s"]) == {"elaborate", "synth", "pnr", "total"}
     for name in rep["logs"].values():
         assert (tmp_path / name).exists(), name

