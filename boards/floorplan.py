@@ -26,10 +26,16 @@ three block-RAM rows (Y = 22, 46, 70) and all three DSP rows (Y = 10, 34, 58): o
 two RAMs 48 rows apart, and the logic between them spread to match (v47 seed 3,
 ``docs/attention_engine.md``). :func:`attention_sites` packs them into one band of the die,
 by lane: lane ``i``'s K RAMs in block-RAM row Y = 22, its V RAMs in row Y = 46 at the same
-columns, and its scorer and ``p.V`` multipliers in the DSP row between (Y = 34), in the
-sysDSP block under them; the other RAMs (softmax buffers, index FIFO) and multipliers
-(softmax, score requantizer) fill the blocks to the lanes' left, the output requantizer's
-the block to their right. Block-RAM sites come in blocks of four (``EBR0``-``EBR3`` at the
+columns, its scorer multiplier in the DSP row between them (Y = 34) and its ``p.V``
+multiplier in the DSP row under the V RAMs (Y = 58), both in the sysDSP block under its
+RAMs; the other RAMs (softmax buffers, index FIFO) and multipliers (softmax, score
+requantizer) fill the blocks to the lanes' left in rows 22 and 34, the output requantizer's
+the block to their right in row 58. With the ``p.V`` multipliers in row 34 too (session 9)
+the V stage's 64 accumulators, their product copies and output chain (some 800 tiles)
+settled above the K row, up to the die's top edge, 21-36 rows from their multipliers, and
+the product copy -> accumulator hop limited most builds (106 of the 153 endpoints over 5 ns
+in v51 seed 2, ``attnkit.boards.sta``); in row 58 the V stage fills the empty rows around
+the V RAMs, and that group left the list (v57 netlist, seeds 1 and 2). Block-RAM sites come in blocks of four (``EBR0``-``EBR3`` at the
 block's columns ``x``, ``x + 2``, ``x + 4``, ``x + 6``) at the same first columns as the
 sysDSP blocks (read from the ``NEXTPNR_BEL`` attributes of placed attention builds, which
 used blocks from X = 22 to X = 120 in rows 22 and 46 and from X = 40 to X = 105 in row 70;
@@ -116,7 +122,7 @@ def attention_sites(name, cells: dict) -> dict:
     """
     dev, (dsp_rows, blocks) = _die(name)
     k_row, v_row = _EBR_ROWS[dev.die][:2]
-    dsp_row = dsp_rows[1]
+    dsp_row, v_dsp_row = dsp_rows[1:3]             # between the RAM rows; below the V row
     k, v, smul, vmul, right, left_ebr, left_dsp = {}, {}, {}, {}, [], [], []
     for path, kind in sorted(cells.items()):
         if kind not in HARD_CELLS:
@@ -159,12 +165,13 @@ def attention_sites(name, cells: dict) -> dict:
     for j, lane in enumerate(lanes):             # lane j: block j // 2, scorer left of p.V
         block = blocks[start + j // 2]
         sites[smul[lane]] = _site(block, _BLOCK[j % 2], dsp_row)
-        sites[vmul[lane]] = _site(block, _BLOCK[2 + j % 2], dsp_row)
+        sites[vmul[lane]] = _site(block, _BLOCK[2 + j % 2], v_dsp_row)
     # the rest fill the blocks left of the band from the band outwards, then right of it
+    # (the output requantizer, which the accumulators feed: in the p.V multipliers' row)
     outwards = range(start - 1, -1, -1)
     fill(left_ebr, _EBR_BLOCK, k_row, outwards, reverse=True)
     fill(left_dsp, _BLOCK, dsp_row, outwards, reverse=True)
-    fill(right, _BLOCK, dsp_row, range(start + width, len(blocks)))
+    fill(right, _BLOCK, v_dsp_row, range(start + width, len(blocks)))
     assert len(set(sites.values())) == len(sites) == len(cells)
     return sites
 

@@ -387,11 +387,22 @@ class AttentionEngine(wiring.Component):
                          thr.eq(self.threshold), use_thr.eq(self.use_threshold),
                          smult.eq(self.score_mult), sshift.eq(self.score_shift),
                          omult.eq(self.out_mult), oshift.eq(self.out_shift)]
-        with m.If(start_r):
-            m.d.sync += [self.cycles.eq(1), self.k_rows.eq(0), self.k4_rows.eq(0),
-                         self.v_rows.eq(0)]
-        with m.Elif(busy):
-            m.d.sync += self.cycles.eq(self.cycles + 1)
+        # the job's counters restart on ``start_r`` and count registered events; each next
+        # value is one carry chain with the restart riding in its look-up tables
+        # (``gated_add``), so the sum goes straight into the counter's flip-flops (a
+        # multiplexer after the chain was v51's ``k_rows`` path: chain -> 1.1 ns -> LUT). Each
+        # counter restarts from its own copy of ``start_r`` (``distinct_register``), placed
+        # beside it (the shared ``start_r`` reached the four chains' look-up tables)
+        def job_counter(counter, event, name):
+            restart = distinct_register(m, start, f"{name}_restart", impl)
+            m.d.sync += counter.eq(gated_add(m, counter, restart, event, len(counter), impl,
+                                             name))
+
+        # ``cycles`` is 1 in the start cycle and counts while busy: ``start_r | busy`` is
+        # ``busy`` (the start sets it), here from a copy of ``busy`` of its own (``busy`` ->
+        # OR -> the chain's first look-up table was v58's critical path, 6.1 ns)
+        job_counter(self.cycles, distinct_register(m, busy_next, "cycles_busy", impl),
+                    "cycles_next")
         m.d.comb += topk.k.eq(kk)
 
         # ------------------------------------------------------------ interval generator
@@ -545,10 +556,8 @@ class AttentionEngine(wiring.Component):
         # does not fan out to their 32 enables; the last counted row starts long before the
         # job ends (the dummy row is masked), and none starts in the cycle after ``start_r``
         count_k, count_k4 = Signal(name="count_k"), Signal(name="count_k4")
-        with m.If(count_k4):
-            m.d.sync += self.k4_rows.eq(self.k4_rows + 1)
-        with m.If(count_k):
-            m.d.sync += self.k_rows.eq(self.k_rows + 1)
+        job_counter(self.k4_rows, count_k4, "k4_rows_next")
+        job_counter(self.k_rows, count_k, "k_rows_next")
 
         # the top-k output drains into a FIFO that holds a whole drain (at most ``k_max``
         # beats), so the unit's ``o_stream.ready`` is the constant 1 and its pop, which
@@ -981,8 +990,7 @@ class AttentionEngine(wiring.Component):
         # issue reached its 32 enables across the die: v23's critical path, 3.7 ns of routing)
         count_v = Signal()
         m.d.sync += count_v.eq(viss & (vb == 0))
-        with m.If(count_v):
-            m.d.sync += self.v_rows.eq(self.v_rows + 1)
+        job_counter(self.v_rows, count_v, "v_rows_next")
         # The V stage's state machine, one flag register per state (``one_hot_states``),
         # with ``vb == B - 1`` as a register (``vb_last``) and the drain count loaded in
         # every other state, so no state decision reads a decode or a compare (the encoded
@@ -1012,7 +1020,11 @@ class AttentionEngine(wiring.Component):
                     m.d.sync += vgoto("READ", "DRAIN")
                 with m.Else():
                     m.d.sync += vgoto("READ", "POP")
-        m.d.comb += o_copy.eq(vst["DRAIN"] & (drain == 0))
+        # ``o_copy`` (the drain's last cycle, ``DRAIN & drain == 0``) as a register: the
+        # state stays DRAIN from a ``drain == 1`` cycle to the next, and entering DRAIN loads
+        # ``v_drain`` >= 2 (the compare and the state flag -> the output counters' clears
+        # was v58's second path, 6.0 ns)
+        m.d.sync += o_copy.eq(vst["DRAIN"] & (drain == 1))
         with m.If(o_copy):
             m.d.sync += [oc.eq(0), ocol.eq(0), oq.eq(0), o_more.eq(1), ocol_last.eq(d == 1)]
             m.d.sync += vgoto("DRAIN", "OUT")

@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.softmax import R_BITS
 from .carry_chain import mux_sub
+from .pipeline import distinct_register
 from .dsp import resolve_impl
 
 __all__ = ["Reciprocal"]
@@ -123,16 +124,20 @@ class Reciprocal(wiring.Component):
         # its wide fan-out (the remainder's reset, the phase flags) hangs on a register
         # (the AND, placed far from the flags it clears, was the attention engine's critical
         # path in v45)
+        # ``norm_last`` is a ``distinct_register``: its next value below is its D input and
+        # the reset its flip-flop's own clear (as an ordinary register Yosys folded the
+        # "else 0" into the clear: reset -> two look-up tables -> the clear pin, the
+        # attention engine's critical path in both v57 builds)
         norm_last = Signal(name="norm_last")
-        m.d.sync += norm_last.eq(0)
+        m.d.comb += norm_last.eq(distinct_register(
+            m, (~self.busy & self.start & (self._norm_cycles == 1))
+               | (norm & ~norm_last & (cnt == 1)), "norm_last_ff", impl))
         with m.If(~self.busy):
             m.d.sync += [v0.eq(self.s), *count_from(self._norm_cycles)]
             with m.If(self.start):
-                m.d.sync += [self.busy.eq(1), norm.eq(1), norm_last.eq(self._norm_cycles == 1)]
+                m.d.sync += [self.busy.eq(1), norm.eq(1)]
         with m.If(norm | div):
             m.d.sync += [cnt.eq(cnt - 1), cnt_zero.eq(cnt == 1)]
-        with m.If(norm & ~norm_last):
-            m.d.sync += norm_last.eq(cnt == 1)
         with m.If(norm_last):
             m.d.sync += [norm.eq(0), load.eq(1)]
         # Division step: ``diff = rem - s_n`` is kept in registers beside ``rem``, so the

@@ -158,9 +158,11 @@ class TopK(wiring.Component):
         # held entries (hv: valid) and incoming registers (xv: valid, xsh: shift)
         # (the entries' data have no reset: only their valid bits count, and the data then
         # stay off the reset net's fan-out)
-        hv = [Signal(name=f"hv{i}") for i in range(K)]
+        # (the valid bits of cells 1.. have no reset either: the reset sets ``clear_r``, below,
+        # which clears them; so the reset net stays out of their clear logic)
+        hv = [Signal(name=f"hv{i}", reset_less=True) for i in range(K)]
         h = [Signal(el, name=f"h{i}", reset_less=True) for i in range(K)]
-        xv = [Signal(name=f"xv{i}") for i in range(K)]
+        xv = [Signal(name=f"xv{i}", reset_less=i > 0) for i in range(K)]
         xsh = [Signal(name=f"xsh{i}") for i in range(K)]
         x = [Signal(el, name=f"x{i}", reset_less=True) for i in range(K)]
 
@@ -214,7 +216,9 @@ class TopK(wiring.Component):
         # (``clear`` itself fans out to no more than the control flags): in that cycle no
         # pop happens (``drain`` fell) and a new row's first element is only entering
         # ``x[0]``, whose valid is written every cycle and needs no clear
-        clear_r = Signal()
+        # The reset sets ``clear_r`` (``init=1``): it clears the cells in every reset cycle
+        # and the first cycle after (the cells' valid bits carry no reset of their own).
+        clear_r = Signal(init=1)
         m.d.sync += clear_r.eq(clear)
         with m.If(clear_r):
             m.d.sync += [v.eq(0) for v in hv + xv[1:]]

@@ -149,11 +149,15 @@ def test_attention_sites_one_band_by_lane(params):
         assert m, site
         assert (m[3].startswith("EBR")) == (cells[path] == "DP16KD"), (path, site)
         xy[path] = int(m[1]), int(m[2])
-    # K in the first block-RAM row, V in the second, every multiplier in the DSP row between
+    # K in the first block-RAM row, V in the second; the scorer's (and the softmax's, the
+    # score requantizer's) multipliers in the DSP row between, p.V and the output
+    # requantizer's in the DSP row under the V RAMs
     for path, (x, y) in xy.items():
-        want = 34 if cells[path] == "MULT18X18D" else 46 if path.startswith("v_mem") else 22
+        want = (58 if path.startswith(("vmul", "orq")) else 34) if cells[path] == "MULT18X18D" \
+            else 46 if path.startswith("v_mem") else 22
         assert y == want, (path, sites[path])
-    # lane i: its scorer and p.V multipliers in one sysDSP block, under its K block RAMs
+    # lane i: its scorer and p.V multipliers in the same sysDSP block column, under its K
+    # block RAMs
     for i in range(lanes):
         xs, xv = xy[f"smul{i}.mult"][0], xy[f"vmul{i}.mult"][0]
         assert xv - xs == 4, (i, sites[f"smul{i}.mult"], sites[f"vmul{i}.mult"])
