@@ -912,7 +912,7 @@ class AttentionEngine(wiring.Component):
                     prod = distinct_register(m, vprods[i], f"vprod{i}_b{bb}{sfx}", impl,
                                              reset_less=True, clear=zero)
                     en = distinct_register(m, v_pre.valid & (v_pre.b == bb),
-                                           f"vacc_en{c}{sfx}", impl)
+                                           f"vacc_en{c}{sfx}", impl, reset_less=True)
                     # the job's first product replaces the accumulator (``fst``, set when
                     # the results are copied out, below): the choice rides in the carry
                     # chain's look-up tables (``gated_add``), so neither a clear nor the
