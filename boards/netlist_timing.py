@@ -28,7 +28,7 @@ import re
 import sys
 from dataclasses import dataclass
 
-__all__ = ["Endpoint", "estimate", "group_name", "main"]
+__all__ = ["Endpoint", "CLOCK_PINS", "estimate", "group_name", "main"]
 
 CLK_TO_Q = {"TRELLIS_FF": 0.52, "MULT18X18D": 0.74, "ALU54B": 0.74}
 #: DP16KD clock-to-output: with the output register (REGMODE OUTREG) and without it
@@ -38,7 +38,8 @@ MUX = 0.15                     # PFUMX / L6MUX21 (the LUT5/6 muxes)
 CARRY_IN, CARRY_STEP, CARRY_SUM = 0.45, 0.07, 0.40
 LUTRAM_READ = 0.5              # TRELLIS_DPR16X4 read address -> data
 _SEQUENTIAL = ("TRELLIS_FF", "DP16KD", "MULT18X18D", "ALU54B")
-_CLOCKS = {"CLK", "CLKA", "CLKB", "CLK0", "CLK1", "CLK2", "CLK3", "WCK"}
+#: Clock inputs of cells: an arc from one of them is a clock-to-output (a path's start).
+CLOCK_PINS = {"CLK", "CLKA", "CLKB", "CLK0", "CLK1", "CLK2", "CLK3", "WCK"}
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,10 @@ class Endpoint:
 
 def group_name(cell: str) -> str:
     """``core.oacc12_TRELLIS_FF_Q_3`` -> ``core.oacc#``: the signal a mapped cell came from,
-    with numbers folded, so the bits and copies of one register count as one group."""
-    name = re.split(r"_TRELLIS_FF|_DP16KD|\.mult\b|_LUT4|_CCU2C|\$CCU2", cell)[0]
+    with numbers folded, so the bits and copies of one register count as one group (also
+    the unit names of :mod:`attnkit.boards.sta`, whose cells are nextpnr's)."""
+    name = re.split(r"_TRELLIS_FF|_TRELLIS_IO|_DP16KD|\.mult\b|_LUT4|_CCU2C|\$CCU2|_PFUMX|_L6MUX",
+                    cell)[0]
     return re.sub(r"\d+", "#", name)
 
 
@@ -141,7 +144,7 @@ def estimate(netlist, hop: float = 1.0, fanout: float = 0.1) -> list:
             continue
         worst, wbit = 0.0, None
         for port, b in inputs(c):
-            if port in _CLOCKS or (kind == "TRELLIS_DPR16X4" and port.startswith("RAD")):
+            if port in CLOCK_PINS or (kind == "TRELLIS_DPR16X4" and port.startswith("RAD")):
                 continue
             t = arrival(b)[0] + net(b)
             if t > worst:

@@ -15,8 +15,9 @@ ps = 179.6 MHz).
 Startpoints: the outputs of clocked arcs (``IOPATH CLK Q`` of a flip-flop, a block RAM's
 or a DSP's clock-to-output, a LUT RAM's write clock), with their clock-to-output delay.
 Endpoints: the pins of a setup check, with their setup time. A cell's unit is its netlist
-name with the cell suffixes nextpnr and Yosys add removed and digits replaced by ``#``, so
-the 64 accumulators of one kind are one unit.
+name with the cell suffixes nextpnr and Yosys add removed and digits replaced by ``#``
+(:func:`attnkit.boards.netlist_timing.group_name`), so the 64 accumulators of one kind are
+one unit.
 
 ``python -m attnkit.boards.sta build/<dir>/top.sdf --mhz 200 [--groups N] [--paths N]``.
 """
@@ -29,10 +30,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .netlist_timing import CLOCK_PINS, group_name
+
 __all__ = ["Timing", "analyse", "summary", "unit_of", "main"]
 
-# inputs of a clocked arc: its delay is a clock-to-output (a startpoint)
-_CLOCK_PINS = {"CLK", "CLKA", "CLKB", "CLK0", "CLK1", "CLK2", "CLK3", "WCK"}
 _CELL = re.compile(r'\(CELLTYPE "[^"]+"\)\s*\(INSTANCE ([^)]*)\)(.*)', re.S)
 _INTERCONNECT = re.compile(r"\(INTERCONNECT (\S+) (\S+) \(([\d.:]+)\)")
 _IOPATH = re.compile(r"\(IOPATH (\(posedge \w+\)|\w+) (\w+) \(([\d.:]+)\)")
@@ -88,7 +89,7 @@ def analyse(sdf: str) -> Timing:
         for i, o, d in _IOPATH.findall(body):
             i = i.replace("(posedge ", "").rstrip(")")
             pin = f"{inst}/{o}"
-            if i in _CLOCK_PINS:
+            if i in CLOCK_PINS:
                 starts[pin] = max(starts.get(pin, 0.0), _max(d) * scale)
             else:
                 edges[f"{inst}/{i}"].append((pin, _max(d) * scale))
@@ -120,10 +121,9 @@ def analyse(sdf: str) -> Timing:
 
 
 def unit_of(pin: str) -> str:
-    """The unit of a cell pin: ``core.vprod5_b7_ff7/Q`` -> ``core.vprod#_b#_ff#``."""
-    cell = pin.rsplit("/", 1)[0]
-    cell = re.sub(r"(_TRELLIS_FF|_TRELLIS_IO|_LUT4|\$CCU2|_CCU2C|_PFUMX|_L6MUX|\$).*", "", cell)
-    return re.sub(r"\d+", "#", cell) or pin
+    """The unit of a cell pin: ``core.vprod5_b7_ff7/Q`` -> ``core.vprod#_b#_ff#`` (the cell's
+    :func:`~attnkit.boards.netlist_timing.group_name`)."""
+    return group_name(pin.rsplit("/", 1)[0])
 
 
 def summary(timing: Timing, period_ns: float, *, groups: int = 20, paths: int = 0) -> dict:
