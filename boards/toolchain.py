@@ -58,7 +58,8 @@ from . import ecp5
 from . import report as report_mod
 from . import sta
 from .floorplan import apply_sites, hard_cells
-from .harness import CORE_PREFIX, PINS, OOCHarness, count_harness_cells
+from .harness import CORE_PREFIX, HARNESS_PREFIX, PINS, OOCHarness, count_harness_cells
+from .replicate import replicate_driver
 
 __all__ = [
     "ToolchainError", "ToolNotFoundError", "DesignError", "ToolCrashError",
@@ -552,7 +553,7 @@ def _report_finisher(rep, out, elapsed, t_total):
 def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F",
               package=None, speed=None, clock_mhz=100.0, seed=1, ops_per_cycle=None,
               synth_mode="abc9", allow_timing_fail=False, progress=None, board=None,
-              placer="heap", sites=None) -> dict:
+              placer="heap", sites=None, reset_fanout=None) -> dict:
     """Build ``core`` out of context and return the report (also written to ``out_dir``).
 
     Parameters
@@ -588,6 +589,10 @@ def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F"
         core, :func:`attnkit.boards.floorplan.hard_cells`); the result is written into the
         netlist's ``BEL`` attributes (:func:`~attnkit.boards.floorplan.apply_sites`) before
         nextpnr runs, and the count recorded as the report's ``floorplan_cells``.
+    reset_fanout : int, optional
+        Replicate the harness's reset flip-flop so that no copy drives more than this many
+        loads, grouped by unit (:func:`attnkit.boards.replicate.replicate_driver`), on the
+        synthesised netlist; the number of copies is the report's ``reset_copies``.
 
     Raises
     ------
@@ -638,7 +643,7 @@ def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F"
     failures = _synth_and_pnr(rep, out, dev, package=package, speed=speed,
                               clock_mhz=clock_mhz, seed=seed, synth_mode=synth_mode,
                               progress=progress, elapsed=elapsed, finish=finish, ooc=True,
-                              placer=placer, sites=sites)
+                              placer=placer, sites=sites, reset_fanout=reset_fanout)
     if failures:
         err = TimingError(failures, report_path=out / "report.json")
         finish("timing_failed", str(err))
@@ -650,11 +655,12 @@ def build_ooc(core, *, out_dir, design="custom", params=None, device="LFE5U-25F"
 
 
 def _synth_and_pnr(rep, out, dev, *, package, speed, clock_mhz, seed, synth_mode, progress,
-                   elapsed, finish, ooc, placer="heap", sites=None):
+                   elapsed, finish, ooc, placer="heap", sites=None, reset_fanout=None):
     """The ``synth`` and ``pnr`` stages shared by :func:`build_ooc` and :func:`build_board`:
     fill ``rep``, raise on crashes and overflows, return the clocks that missed their target.
     ``ooc``: subtract the harness cells (else the whole design is the core) and write no
-    ``top.config``; ``sites``: :func:`build_ooc`'s floorplan (out of context only)."""
+    ``top.config``; ``sites``, ``reset_fanout``: :func:`build_ooc`'s floorplan and reset
+    replication (out of context only)."""
     # -- synth
     (out / "synth.ys").write_text(synth_script(mode=synth_mode))
     progress.start("synth", f"yosys synth_ecp5 ({synth_mode})")
@@ -681,8 +687,12 @@ def _synth_and_pnr(rep, out, dev, *, package, speed, clock_mhz, seed, synth_mode
                 err = DesignError(f"floorplan: {exc}")
                 progress.fail(str(err))
                 raise err from exc
-            (out / "top.json").write_text(json.dumps(netlist))
             rep["floorplan_cells"] = placed
+        if reset_fanout is not None:
+            rep["reset_copies"] = replicate_driver(netlist, HARNESS_PREFIX + "rst_sync",
+                                                   max_fanout=reset_fanout)
+        if sites is not None or reset_fanout is not None:
+            (out / "top.json").write_text(json.dumps(netlist))
     progress.finish()
 
     # -- pnr

@@ -265,9 +265,9 @@ class AttentionEngine(wiring.Component):
         # ------------------------------------------------------------ memories
         # K (high and low nibbles) and V in block RAM with the output register in use
         # (RegisteredRAM: two-cycle reads; a DP16KD read without it was the critical path)
-        m.submodules.k_hi = k_hi = RegisteredRAM(4 * L, T * B, impl=self.dsp)
-        m.submodules.k_lo = k_lo = RegisteredRAM(4 * L, T * B, impl=self.dsp)
-        m.submodules.v_mem = v_mem = RegisteredRAM(8 * L, T * B, impl=self.dsp)
+        m.submodules.k_hi = k_hi = RegisteredRAM(4 * L, T * B, impl=self.dsp, write_reg=True)
+        m.submodules.k_lo = k_lo = RegisteredRAM(4 * L, T * B, impl=self.dsp, write_reg=True)
+        m.submodules.v_mem = v_mem = RegisteredRAM(8 * L, T * B, impl=self.dsp, write_reg=True)
         khw, klw, vw = (_RamPort(k_hi, "w", data.ArrayLayout(signed(4), L)),
                         _RamPort(k_lo, "w", data.ArrayLayout(unsigned(4), L)),
                         _RamPort(v_mem, "w", data.ArrayLayout(signed(8), L)))
@@ -292,7 +292,7 @@ class AttentionEngine(wiring.Component):
         # ``below``: the predict threshold's verdict, computed in the requantizer pipeline and
         # carried with the score (no compare between the score FIFO and the top-k unit)
         sel_fields = {"score": signed(sw), "logit": signed(lw), "index": unsigned(iw),
-                      "mask": 1, "last": 1, "pred": 1, "below": 1}
+                      "mask": 1, "last": 1, "pred": 1, "below": 1, "to_topk": 1}
         if Q > 1:
             # prefill: the other queries' logits, and every query's mask (its own pattern
             # excludes this key, or the row's closing element); ``score``/``logit`` are query 0's
@@ -325,16 +325,23 @@ class AttentionEngine(wiring.Component):
         m.d.comb += self.busy.eq(busy)
 
         # ------------------------------------------------------------ host writes, q load
+        # K / V writes through two registers: here (after the handshake's look-up table) and
+        # in the RAMs (``write_reg``: each block's own enable register beside it); the enable
+        # from ``q_busy`` had reached the 48 RAMs along the band through one look-up table
+        # (3.6 ns of routing, v66 seed 1). A word lands two cycles after its beat; nothing
+        # reads K or V that early in a job (its first K read follows the 7-cycle setup).
         kv = self.kv_stream
         m.d.comb += kv.ready.eq(~q_busy)
+        kv_w = Signal(kv.payload.shape(), name="kv_w", reset_less=True)
+        k_wen, v_wen = Signal(name="k_wen"), Signal(name="v_wen")
+        m.d.sync += [kv_w.eq(kv.payload), k_wen.eq(kv.valid & ~q_busy & ~kv.payload.sel),
+                     v_wen.eq(kv.valid & ~q_busy & kv.payload.sel)]
         for lane in range(L):
-            m.d.comb += [khw.data[lane].eq(kv.payload.data[lane] >> 4),
-                         klw.data[lane].eq(kv.payload.data[lane][:4])]
-        m.d.comb += [khw.addr.eq(kv.payload.addr), klw.addr.eq(kv.payload.addr),
-                     vw.addr.eq(kv.payload.addr), vw.data.eq(kv.payload.data),
-                     khw.en.eq(kv.valid & ~q_busy & ~kv.payload.sel),
-                     klw.en.eq(kv.valid & ~q_busy & ~kv.payload.sel),
-                     vw.en.eq(kv.valid & ~q_busy & kv.payload.sel)]
+            m.d.comb += [khw.data[lane].eq(kv_w.data[lane] >> 4),
+                         klw.data[lane].eq(kv_w.data[lane][:4])]
+        m.d.comb += [khw.addr.eq(kv_w.addr), klw.addr.eq(kv_w.addr),
+                     vw.addr.eq(kv_w.addr), vw.data.eq(kv_w.data),
+                     khw.en.eq(k_wen), klw.en.eq(k_wen), vw.en.eq(v_wen)]
         qbeat = Signal(range(B + 1))
         qsel = Signal(range(Q))                  # query being loaded
         m.d.comb += self.q_stream.ready.eq(~q_busy)
@@ -382,31 +389,40 @@ class AttentionEngine(wiring.Component):
         m.d.sync += start_r.eq(start)
         # the decoded mode flags are registers too (the decode sat on the softmax feed path)
         is_topk, is_block = Signal(name="is_topk"), Signal(name="is_block")
-        with m.If(~busy):
-            m.d.sync += [is_topk.eq(self.mode == MODE_CODES["topk"]),
-                         is_block.eq(self.mode == MODE_CODES["block"])]
-            m.d.sync += [mode.eq(self.mode), causal.eq(self.causal),
-                         t_len.eq(self.t_len), pos.eq(self.pos), win.eq(self.window),
-                         n_glob.eq(self.n_global), brow.eq(self.block_row), kk.eq(self.k),
-                         thr.eq(self.threshold), use_thr.eq(self.use_threshold),
-                         smult.eq(self.score_mult), sshift.eq(self.score_shift),
-                         omult.eq(self.out_mult), oshift.eq(self.out_shift)]
-        # the job's counters restart on ``start_r`` and count registered events; each next
-        # value is one carry chain with the restart riding in its look-up tables
-        # (``gated_add``), so the sum goes straight into the counter's flip-flops (a
-        # multiplexer after the chain was v51's ``k_rows`` path: chain -> 1.1 ns -> LUT). Each
-        # counter restarts from its own copy of ``start_r`` (``distinct_register``), placed
-        # beside it (the shared ``start_r`` reached the four chains' look-up tables)
-        def job_counter(counter, event, name):
-            restart = distinct_register(m, start, f"{name}_restart", impl)
+        # (each group of them holds on its own copy of ``busy``: one register's 143 enables
+        # spread over the engine were 4.7 ns of routing, v66 seed 2)
+        cfg_groups = (
+            [is_topk.eq(self.mode == MODE_CODES["topk"]),
+             is_block.eq(self.mode == MODE_CODES["block"]), mode.eq(self.mode),
+             causal.eq(self.causal)],
+            [t_len.eq(self.t_len), pos.eq(self.pos)],
+            [win.eq(self.window), n_glob.eq(self.n_global)],
+            [brow.eq(self.block_row), kk.eq(self.k)],
+            [thr.eq(self.threshold), use_thr.eq(self.use_threshold)],
+            [smult.eq(self.score_mult), sshift.eq(self.score_shift)],
+            [omult.eq(self.out_mult), oshift.eq(self.out_shift)])
+        for g, stmts in enumerate(cfg_groups):
+            with m.If(~distinct_register(m, busy_next, f"cfg_busy{g}", impl)):
+                m.d.sync += stmts
+        # the job's counters restart and count registered events; each next value is one
+        # carry chain with the restart riding in its look-up tables (``gated_add``), so the
+        # sum goes straight into the counter's flip-flops (a multiplexer after the chain was
+        # v51's ``k_rows`` path: chain -> 1.1 ns -> LUT). Each counter restarts from its own
+        # copy of ``start_r`` (``distinct_register``), placed beside it: the restart comes two
+        # cycles after the start (a copy of ``start`` itself, one look-up table of the q port's
+        # handshake, had its routing to the four counters: v67 / v68, up to 6.2 ns). No row is
+        # counted that early (the setup pipeline runs first); ``cycles`` adds the busy cycle
+        # it missed through the chain's carry input (``missed``).
+        def job_counter(counter, event, name, missed=False):
+            restart = distinct_register(m, start_r, f"{name}_restart", impl)
             m.d.sync += counter.eq(gated_add(m, counter, restart, event, len(counter), impl,
-                                             name))
+                                             name, carry_in=restart if missed else None))
 
         # ``cycles`` is 1 in the start cycle and counts while busy: ``start_r | busy`` is
         # ``busy`` (the start sets it), here from a copy of ``busy`` of its own (``busy`` ->
         # OR -> the chain's first look-up table was v58's critical path, 6.1 ns)
         job_counter(self.cycles, distinct_register(m, busy_next, "cycles_busy", impl),
-                    "cycles_next")
+                    "cycles_next", missed=True)
         m.d.comb += topk.k.eq(kk)
 
         # ------------------------------------------------------------ interval generator
@@ -681,9 +697,13 @@ class AttentionEngine(wiring.Component):
             nc = Signal(ctl_l, name=f"sc{k + 1}")
             m.d.sync += nc.eq(cs[-1])
             cs.append(nc)
-        c_rd = cs[RAM_READ_LATENCY]               # the K words are at the RAM outputs
         c_tree = cs[-2]                           # one cycle before the tree's sum
         c3 = cs[-1]                               # the adder tree's sum is registered
+        # ``pred`` of the read stage, one copy per lane: it chooses both multiplier operands
+        # (some 26 look-up tables a lane, the lanes' DSP blocks spread along the band; one
+        # register for all had 3.3 ns of routing, v61 seed 1)
+        pred_rd = [distinct_register(m, cs[RAM_READ_LATENCY - 1].pred, f"pred_rd{i}", impl,
+                                     reset_less=True) for i in range(L)]
         # one dot product per query of the block, all from the same K read
         new_scores = []
         for qi in range(Q):
@@ -696,8 +716,8 @@ class AttentionEngine(wiring.Component):
                 kfull = Cat(klr.data[i], khr.data[i]).as_signed()
                 mul = Mult18(self.dsp)
                 m.submodules[f"smul{i}{sfx}"] = mul
-                m.d.comb += [mul.a.eq(Mux(c_rd.pred, qv >> 4, qv)),
-                             mul.b.eq(Mux(c_rd.pred, khr.data[i], kfull))]
+                m.d.comb += [mul.a.eq(Mux(pred_rd[i], qv >> 4, qv)),
+                             mul.b.eq(Mux(pred_rd[i], khr.data[i], kfull))]
                 prods.append(mul.p[:16].as_signed())
             tree = _pipelined_sum(m, prods, 16, f"tree{sfx}")
             acc = Signal(signed(sw), name=f"acc{sfx}")
@@ -737,7 +757,8 @@ class AttentionEngine(wiring.Component):
         m.d.sync += out_v.eq(c3.valid & c3.lastbeat)
         with m.If(c3.valid & c3.lastbeat):
             m.d.sync += [out_r.score.eq(Mux(qmask[0], 0, new_scores[0])), out_r.index.eq(c3.j),
-                         out_r.mask.eq(c3.mask), out_r.last.eq(c3.last), out_r.pred.eq(c3.pred)]
+                         out_r.mask.eq(c3.mask), out_r.last.eq(c3.last), out_r.pred.eq(c3.pred),
+                         out_r.to_topk.eq(c3.pred | is_topk)]
             if Q > 1:
                 m.d.sync += out_r.qmask.eq(qmask)
                 m.d.sync += [x.eq(Mux(qmask[qi + 1], 0, new_scores[qi + 1]))
@@ -769,7 +790,10 @@ class AttentionEngine(wiring.Component):
         sr = data.View(sel_l, sfifo.r_stream.payload)
         s_valid = sfifo.r_stream.valid
         m.d.comb += s_read.eq(s_valid & sfifo.r_stream.ready)
-        to_topk = is_topk | sr.pred
+        # (the consumer, ``is_topk | pred``, travels with the score: after the FIFO it is one
+        # register, so the FIFO's ready is one choice of two registered readies by it and the
+        # output slice's enable one look-up table: v68 / v69, 2 levels)
+        to_topk = sr.to_topk
         # into the top-k unit through a register slice: its valid and mask (which start the
         # unit's settle logic) are then registers, and its ready is a register
         m.submodules.topk_in = topk_in = SkidBuffer(topk.i_stream.payload.shape())
@@ -792,12 +816,12 @@ class AttentionEngine(wiring.Component):
                          fi.payload.logit.eq(to.payload.index[iw:].as_signed()),
                          fi.payload.index.eq(to.payload.index[:iw]),
                          fi.payload.mask.eq(to.payload.empty), fi.payload.last.eq(to.payload.last),
-                         to.ready.eq(fi.ready), sfifo.r_stream.ready.eq(ti.ready)]
+                         to.ready.eq(fi.ready)]
         with m.Else():
-            m.d.comb += [fi.valid.eq(s_valid & ~sr.pred), fi.payload.logit.eq(sr.logit),
+            m.d.comb += [fi.valid.eq(s_valid & ~to_topk), fi.payload.logit.eq(sr.logit),
                          fi.payload.index.eq(sr.index), fi.payload.mask.eq(sr.mask),
-                         fi.payload.last.eq(sr.last),
-                         sfifo.r_stream.ready.eq(Mux(sr.pred, ti.ready, fi.ready))]
+                         fi.payload.last.eq(sr.last)]
+        m.d.comb += sfifo.r_stream.ready.eq(Mux(to_topk, ti.ready, fi.ready))
         src = fo.payload
         feed = Signal()
         si = smx.i_stream
@@ -846,9 +870,14 @@ class AttentionEngine(wiring.Component):
         both = Cat(o.valid for o in sos).all() & ififo.r_stream.valid
         m.d.comb += [ji.valid.eq(both), ji.payload.last.eq(sos[0].payload.last),
                      ji.payload.index.eq(ri.index), ji.payload.mask.eq(ri.mask),
-                     ji.payload.flags.eq(Cat(o.payload.all_masked for o in sos)),
-                     ififo.r_stream.ready.eq(both & ji.ready)]
-        m.d.comb += [o.ready.eq(both & ji.ready) for o in sos]
+                     ji.payload.flags.eq(Cat(o.payload.all_masked for o in sos))]
+        # each side's ready reads only the *other* sides' valids (a transfer needs its own
+        # valid anyway): a side's valid no longer goes out to the join and back to its own
+        # enable (the softmax output slice's loop, v61 seed 3 and v67 seed 1)
+        m.d.comb += ififo.r_stream.ready.eq(Cat(o.valid for o in sos).all() & ji.ready)
+        for qi, o in enumerate(sos):
+            others = Cat(*(x.valid for k, x in enumerate(sos) if k != qi), ififo.r_stream.valid)
+            m.d.comb += o.ready.eq(others.all() & ji.ready)
         m.d.comb += [ji.payload.prob[qi].eq(o.payload.prob) for qi, o in enumerate(sos)]
         jp = jo.payload
         accw = 8 + pw + ceil_log2(T + 2) + 1
@@ -963,25 +992,33 @@ class AttentionEngine(wiring.Component):
         # order (query by query, column by column) in the cycle after the drain (``o_copy``,
         # registered), which also marks every accumulator's next product as its job's first;
         # the chain then shifts one element per issue (no Q * d-way select). The copy and the
-        # shift enables are registered, in one copy per 8 elements that synthesis keeps
-        # apart (``distinct_register``), so no net fans out to all Q * d
+        # shift enables are registered, in one copy per 2 elements that synthesis keeps
+        # apart (``distinct_register``), so no net fans out to all Q * d (one copy per 8
+        # elements put 280 flip-flop enables behind each look-up table: v69 seed 1, 194
+        # endpoints over 5 ns)
+        seg_o = 2
         acc_sel = Signal(signed(accw), reset_less=True)
         chain = [a_ for row in accs for a_ in row]
         outs = [Signal(signed(accw), name=f"oshadow{n}", reset_less=True) for n in range(len(chain))]
-        shift = [distinct_register(m, o_iss, f"oshift{k}", impl)
-                 for k in range(-(-len(chain) // seg))]
+        n_sh = -(-len(chain) // seg_o)
+        # (the shift copies come from ``o_iss_r``, a register: ``o_iss``, a look-up table, to
+        # the 32 copies along the chain was 4.0 ns of routing, v70; one cycle per job)
+        o_iss_r = Signal(name="o_iss_r")
+        m.d.sync += o_iss_r.eq(o_iss)
+        shift = [distinct_register(m, o_iss_r, f"oshift{k}", impl) for k in range(n_sh)]
+        o_load = [distinct_register(m, o_copy, f"oload{k}", impl) for k in range(n_sh)]
         with m.If(shift[0]):
             m.d.sync += acc_sel.eq(outs[0])
         for n, (a_, nxt) in enumerate(zip(chain, outs[1:] + [0])):
-            with m.If(copy_out[n // seg]):
+            with m.If(o_load[n // seg_o]):
                 m.d.sync += outs[n].eq(a_)
-            with m.Elif(shift[n // seg]):
+            with m.Elif(shift[n // seg_o]):
                 m.d.sync += outs[n].eq(nxt)
         oval = requantize(m, acc_sel, omult, oshift, 127, self.dsp, "orq")   # after stage 1
-        # issue, "last column" and "fully masked" travel beside the value: shift enable,
-        # chain head, requantizer
+        # issue, "last column" and "fully masked" travel beside the value: ``o_iss_r``, shift
+        # enable, chain head, requantizer
         o_w, o_last, o_flag = delay(m, Cat(o_iss, ocol_last, flags.bit_select(oq, 1)),
-                                    REQUANT_LATENCY + 2, "oflags")
+                                    REQUANT_LATENCY + 3, "oflags")
         m.d.comb += o_pop.eq(ofifo.r_rdy & self.o_stream.ready)
         wo = data.View(ol, ofifo.w_data)
         ro = data.View(ol, ofifo.r_data)

@@ -11,6 +11,9 @@ Contract
 * Write: ``w_en``, ``w_addr``, ``w_data`` sampled at the clock edge.
 * Read: ``r_data`` at cycle ``t + 2`` is the word at ``r_addr`` of cycle ``t`` if ``r_en``
   was high then; while ``r_en`` stays low the read latch holds, so ``r_data`` holds too.
+* With ``write_reg=True`` the write port has one register stage: the word is written one
+  cycle after ``w_en``/``w_addr``/``w_data`` are sampled (on ECP5 each block has its own
+  enable flip-flop, placed beside it, and its data bits; the address is one register).
 * A read of the address being written in the same cycle returns an undefined value
   (callers never do it).
 * any ``width``; ``depth <= 16384``. Each DP16KD is used as ``16384 / 2**k`` words of
@@ -24,6 +27,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from .dsp import resolve_impl
+from .pipeline import distinct_register
 
 __all__ = ["RegisteredRAM", "RAM_READ_LATENCY"]
 
@@ -53,15 +57,18 @@ class RegisteredRAM(wiring.Component):
         Words, 1..16384.
     impl : ``"auto"``, ``"primitive"`` or ``"behavioural"``
         ``"auto"`` instantiates DP16KD when elaborated for an ECP5 platform.
+    write_reg : bool
+        A register stage in the write port (one cycle later; see the module docstring).
     """
 
-    def __init__(self, width: int, depth: int, impl: str = "auto"):
+    def __init__(self, width: int, depth: int, impl: str = "auto", *, write_reg: bool = False):
         if not isinstance(width, int) or width < 1:
             raise ValueError(f"width must be a positive int, not {width!r}")
         if not isinstance(depth, int) or not 1 <= depth <= 16384:
             raise ValueError(f"depth must be in 1..16384, not {depth!r}")
         resolve_impl(impl, None, "impl")
         self.width, self.depth, self._impl = width, depth, impl
+        self._write_reg = write_reg
         abits = max(1, ceil_log2(depth))
         super().__init__({
             "w_en": In(1), "w_addr": In(abits), "w_data": In(width),
@@ -70,18 +77,27 @@ class RegisteredRAM(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        if resolve_impl(self._impl, platform, "impl") == "primitive":
+        impl = resolve_impl(self._impl, platform, "impl")
+        w_en, w_addr, w_data = self.w_en, self.w_addr, self.w_data
+        if self._write_reg:
+            w_addr, w_data = (Signal.like(s, name=f"{s.name}_r", reset_less=True)
+                              for s in (self.w_addr, self.w_data))
+            m.d.sync += [w_addr.eq(self.w_addr), w_data.eq(self.w_data)]
+        if impl == "primitive":
             bits, shift, blocks = ebr_geometry(self.width, self.depth)
             for b in range(blocks):
                 lo, hi = b * bits, min(self.width, (b + 1) * bits)
+                # (the block's own enable register: ``distinct_register`` keeps the copies)
+                wea = (distinct_register(m, self.w_en, f"w_en_r{b}", impl) if self._write_reg
+                       else w_en)
                 ports = {}
                 for i in range(14):
                     a = i - shift
-                    ports[f"i_ADA{i}"] = self.w_addr[a] if 0 <= a < len(self.w_addr) else 0
+                    ports[f"i_ADA{i}"] = w_addr[a] if 0 <= a < len(w_addr) else 0
                     ports[f"i_ADB{i}"] = self.r_addr[a] if 0 <= a < len(self.r_addr) else 0
                 dout = Signal(18, name=f"dob{b}")
                 for i in range(18):
-                    ports[f"i_DIA{i}"] = self.w_data[lo + i] if lo + i < hi else 0
+                    ports[f"i_DIA{i}"] = w_data[lo + i] if lo + i < hi else 0
                     ports[f"i_DIB{i}"] = 0
                     ports[f"o_DOB{i}"] = dout[i]
                 for c in range(3):
@@ -94,7 +110,7 @@ class RegisteredRAM(wiring.Component):
                     p_RESETMODE="SYNC", p_ASYNC_RESET_RELEASE="SYNC",
                     p_CSDECODE_A="0b000", p_CSDECODE_B="0b000",
                     p_WRITEMODE_A="NORMAL", p_WRITEMODE_B="NORMAL", p_GSR="DISABLED",
-                    i_CLKA=ClockSignal("sync"), i_CEA=1, i_OCEA=1, i_WEA=self.w_en, i_RSTA=0,
+                    i_CLKA=ClockSignal("sync"), i_CEA=1, i_OCEA=1, i_WEA=wea, i_RSTA=0,
                     i_CLKB=ClockSignal("sync"), i_CEB=self.r_en, i_OCEB=1, i_WEB=0, i_RSTB=0,
                     **ports,
                 )
@@ -104,7 +120,10 @@ class RegisteredRAM(wiring.Component):
             wp = mem.write_port()
             rp = mem.read_port(transparent_for=())
             out = Signal(self.width, reset_less=True)
-            m.d.comb += [wp.en.eq(self.w_en), wp.addr.eq(self.w_addr), wp.data.eq(self.w_data),
+            if self._write_reg:
+                w_en = Signal(name="w_en_r")
+                m.d.sync += w_en.eq(self.w_en)
+            m.d.comb += [wp.en.eq(w_en), wp.addr.eq(w_addr), wp.data.eq(w_data),
                          rp.en.eq(self.r_en), rp.addr.eq(self.r_addr)]
             m.d.sync += out.eq(rp.data)
             m.d.comb += self.r_data.eq(out)

