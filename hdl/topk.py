@@ -200,9 +200,11 @@ class TopK(wiring.Component):
         # (``mux_sub``; two chains and a multiplexer after them spread the unit, v33)
         lt = [Signal(name=f"lt{i}", reset_less=True) for i in range(K)]
         sw = self.score_width
-        # ``pop_c[i]``: cell i's own copy of ``pop`` (``drain``, one register for all cells,
-        # had 2.9 ns of routing to their enables, v65); each copy's next value is computed
-        # beside it, from the registers ``drain``'s own comes from (see "control" below)
+        # ``pop_c[i]``: a copy of ``pop`` for cells ``i`` and ``i ^ 1`` (``drain``, one
+        # register for all cells, had 2.9 ns of routing to their enables, v65; one copy per
+        # cell put 32 look-up tables on each register they read, v70 seed 1: 2.7 ns); each
+        # copy's next value is computed beside it, from the registers ``drain``'s own comes
+        # from (see "control" below)
         pop_c = []
         for i in range(K):
             take_fn = lambda v, hh, sh, l: v & (~hh | sh | l)      # noqa: E731
@@ -220,7 +222,7 @@ class TopK(wiring.Component):
             # own LUT for the wave and the compare; Yosys had put a second LUT after it, v61
             # seed 1); the cell's own ``pop`` copy chooses what (one register for all cells
             # reached every cell's 40-bit multiplexer: v61 seeds 2 and 3).
-            pop_c.append(Signal(name=f"pop{i}"))
+            pop_c.append(Signal(name=f"pop{i}") if i % 2 == 0 else pop_c[i - 1])
             ce = lut5(m, lambda v, hh, sh, l, p: p | take_fn(v, hh, sh, l),
                       (xv[i], hv[i], xsh[i], lt[i], pop_c[i]), impl, f"ce{i}")
             with m.If(ce):
@@ -271,7 +273,7 @@ class TopK(wiring.Component):
         # so the registers fan out to the copies, not one late net.
         end = Signal()
         m.d.comb += end.eq(last_beat & o.ready)
-        for i, pc in enumerate(pop_c):
+        for i, pc in enumerate(pop_c[::2]):
             acc_last = lut4(m, lambda f, v, la, mk: f & v & la & mk,
                             (fill, self.i_stream.valid, inp.last, inp.mask), impl, f"dstart{i}")
             nxt = lut5(m, lambda a, w, s, d, e: ~(d & e) & (d | (w & (a | s))),
