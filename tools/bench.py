@@ -20,6 +20,8 @@ first run spends most of its time there. Wall times of simulations exclude compi
     python tools/bench.py --quick          # short run: smaller simulator-speed job, 64-lane
                                            # GEMV arrays only, fewer softmax rows, no attention
     python tools/bench.py --markdown bench.json   # README "Performance" section from a JSON
+    python tools/bench.py --only attention,builds # re-run these sections into bench.json
+                                           # (the others kept; each re-run is recorded)
 """
 
 import argparse
@@ -110,6 +112,23 @@ def print_builds(b):
     print(b["ceiling_definition"])
 
 
+def carry_builds(new: dict, old: dict, when: str) -> None:
+    """Keep the rows of ``old`` (a previous builds section) whose design, device, speed, mode
+    and board have no report in ``new`` (their build folders are not in this checkout), each
+    marked ``carried_from``."""
+    def key(r):
+        return (r["design"], r["device"], r["speed"], r["mode"], r["board"])
+    have = {key(r) for r in new["reports"]}
+    for r in old.get("reports", []):
+        if key(r) not in have:
+            new["reports"].append(dict(r, carried_from=r.get("carried_from")
+                                       or f"bench.json of {when} (no build folder here)"))
+
+
+#: bench.json's sections, in the order they run.
+SECTIONS = ("sim_speed", "gemv", "softmax", "attention", "builds")
+
+
 def markdown(res) -> str:
     """The README "Performance" section, made from a bench.json."""
     m = res["machine"]
@@ -118,6 +137,8 @@ def markdown(res) -> str:
          f"{m.get('cpus')} cores, {m.get('mem_gib')} GiB; load average at start "
          f"{m.get('load_avg_1_5_15', ['?'])[0]}: the machine was shared). Figures come from "
          "`bench.json`; simulated cycle counts are exact, wall times depend on the machine.", ""]
+    for name, r in res.get("rerun", {}).items():
+        L[-1:-1] = [f"The {name} section was re-run on {r['generated']} (`{r['command']}`)."]
     s = res.get("sim_speed")
     if s:
         L += [f"**Simulator speed**: GemvArray ({s['design']['lanes']} lanes, int8), one "
@@ -191,7 +212,7 @@ def markdown(res) -> str:
             c = r["cells"]
             prm = ", ".join(f"{k}={v}" for k, v in (r["params"] or {}).items())
             frac = f"{100 * r['fraction_of_ceiling']:.1f} %" if r.get("fraction_of_ceiling") is not None else "-"
-            L.append(f"| {r['design']} | {prm} | {r['device']} -{r['speed']} | {r['status']} | "
+            L.append(f"| {r['design']}{' (carried: ' + r['carried_from'] + ')' if r.get('carried_from') else ''} | {prm} | {r['device']} -{r['speed']} | {r['status']} | "
                      f"{cell(r['fmax_mhz'])} ({cell(r['target_mhz'])}) | "
                      f"{cell(c.get('TRELLIS_COMB'))} | {cell(c.get('TRELLIS_FF'))} | {cell(c.get('MULT18X18D'))} | "
                      f"{cell(c.get('DP16KD'))} | {cell(r['peak_gops'])} | {frac} |")
@@ -208,19 +229,40 @@ def main(argv=None):
     ap.add_argument("--no-dsp-build", action="store_true",
                     help="do not build the MULT18X18D clock-limit designs (no ceiling fractions)")
     ap.add_argument("--markdown", metavar="BENCH_JSON", help="print the README section from a bench.json and exit")
+    ap.add_argument("--only", metavar="SECTIONS",
+                    help=f"comma-separated sections of {', '.join(SECTIONS)}: re-run only these and "
+                         "merge them into the existing --json file (recorded under 'rerun')")
     a = ap.parse_args(argv)
     if a.markdown:
         with open(a.markdown) as f:
             print(markdown(json.load(f)))
         return 0
+    only = None
+    if a.only:
+        only = [x.strip() for x in a.only.split(",") if x.strip()]
+        bad = [x for x in only if x not in SECTIONS]
+        if bad or not only:
+            ap.error(f"--only takes sections of {', '.join(SECTIONS)}, not {a.only!r}")
+        if a.quick:
+            ap.error("--only re-runs full sections; it does not combine with --quick")
     prog = Progress()
     t0 = time.monotonic()
-    res = {"schema": "attnkit.bench/1",
-           "command": "python tools/bench.py" + (" --quick" if a.quick else ""),
-           "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-           "machine": fb.machine_info(), "elapsed_s": {}}
+    now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    if only:
+        with open(a.json) as f:
+            res = json.load(f)
+        for name in only:
+            res.setdefault("rerun", {})[name] = {
+                "generated": now, "command": f"python tools/bench.py --only {','.join(only)}",
+                "machine": fb.machine_info()}
+    else:
+        res = {"schema": "attnkit.bench/1",
+               "command": "python tools/bench.py" + (" --quick" if a.quick else ""),
+               "generated": now, "machine": fb.machine_info(), "elapsed_s": {}}
 
     def stage(name, fn):
+        if only and name not in only:
+            return
         t = time.monotonic()
         res[name] = fn()
         res["elapsed_s"][name] = round(time.monotonic() - t, 1)
@@ -235,15 +277,19 @@ def main(argv=None):
     rows = [(128, 8), (2048, 2), (4096, 2)] if a.quick else [(128, 32), (2048, 4), (4096, 4)]
     stage("softmax", lambda: fb.softmax_rate(rows, progress=prog))
     print_softmax(res["softmax"])
-    if a.quick or a.no_attention:
+    if (a.quick or a.no_attention) and not only:
         res["attention"] = {"skipped": "--quick" if a.quick else "--no-attention"}
     else:
         stage("attention", lambda: fb.attention_modes(progress=prog))
     print_attention(res["attention"])
+    old_builds = res.get("builds") if only else None
     stage("builds", lambda: fb.build_figures(measure_dsp=not a.no_dsp_build, progress=prog))
+    if old_builds and res["builds"] is not old_builds:
+        carry_builds(res["builds"], old_builds, res.get("generated", "an earlier run"))
     print_builds(res["builds"])
-    res["machine"]["load_avg_end"] = fb.machine_info().get("load_avg_1_5_15")
-    res["elapsed_s"]["total"] = round(time.monotonic() - t0, 1)
+    if not only:
+        res["machine"]["load_avg_end"] = fb.machine_info().get("load_avg_1_5_15")
+        res["elapsed_s"]["total"] = round(time.monotonic() - t0, 1)
     with open(a.json, "w") as f:
         json.dump(res, f, indent=1)
         f.write("\n")
@@ -251,7 +297,7 @@ def main(argv=None):
         and res["sim_speed"]["cycles_agree"] is not False \
         and all(r["bit_exact"] for r in res["gemv"]) and all(r["bit_exact"] for r in res["softmax"]) \
         and all(m["bit_exact"] for m in res["attention"].get("modes", []))
-    print(f"\nwrote {a.json} in {res['elapsed_s']['total']} s; every simulated result bit exact: {ok}")
+    print(f"\nwrote {a.json} in {time.monotonic() - t0:.1f} s; every simulated result bit exact: {ok}")
     return 0 if ok else 1
 
 
