@@ -41,8 +41,10 @@ a failed build did not reach are ``null``/empty)::
                      "clkop_div"},               # board builds: EHXPLLL, null = board clock
       "bitstream": null | {"path": "top.bit", "sha256": "<hex>", "bytes": int},
                                                     # board builds: ecppack output
-      "floorplan_cells": int                        # only when build_ooc(sites=...) placed
-    }                                               # block RAMs / DSPs on fixed sites
+      "floorplan_cells": int,                       # only when build_ooc(sites=...) placed
+                                                    # block RAMs / DSPs on fixed sites
+      "reset_copies": int                           # only with build_ooc(reset_fanout=...):
+    }                                               # copies of the harness's reset flip-flop
 
 Cell types are nextpnr's: ``TRELLIS_COMB`` (LUT4 or half a CCU2C carry cell), ``TRELLIS_FF``,
 ``MULT18X18D``, ``DP16KD`` (18 Kb EBR), ``TRELLIS_IO``, ``TRELLIS_RAMW`` (LUT RAM write port)...
@@ -160,6 +162,9 @@ def render_markdown(report) -> str:
     if report.get("floorplan_cells"):
         lines.append(f"- Floorplan: {report['floorplan_cells']} block RAMs and DSPs on fixed "
                      f"sites")
+    if report.get("reset_copies") is not None:
+        lines.append(f"- Reset: the harness's reset flip-flop and {report['reset_copies']} "
+                     f"copies of it (register replication, `attnkit.boards.replicate`)")
     if report.get("peak_gops") is not None:
         lines.append(f"- Peak: {report['ops_per_cycle']} ops/cycle x achieved Fmax = "
                      f"**{report['peak_gops']:.2f} GOPS**")

@@ -311,8 +311,7 @@ class AttentionEngine(wiring.Component):
         # count's logic, v41's critical path)
         idx_freed = Signal(name="idx_freed")
         m.d.sync += idx_freed.eq(ififo.r_stream.valid & ififo.r_stream.ready)
-        feed = Signal()
-        idx_w_rdy = updown_counter(m, feed, idx_freed, T + 4, "idx_count",
+        idx_w_rdy = updown_counter(m, ififo.w_en, idx_freed, T + 4, "idx_count",
                                    {"ok": ("<", T + 4)})["ok"]
 
         # ``busy`` in two registers of the same next value: ``q_busy`` for the ports'
@@ -824,6 +823,7 @@ class AttentionEngine(wiring.Component):
                          fi.payload.last.eq(sr.last)]
         m.d.comb += sfifo.r_stream.ready.eq(Mux(to_topk, ti.ready, fi.ready))
         src = fo.payload
+        feed = Signal()
         si = smx.i_stream
         if Q == 1:
             # the slice's ready does not wait for its own valid (that loop was 3 look-up
@@ -847,14 +847,9 @@ class AttentionEngine(wiring.Component):
                 m.d.sync += took.eq(0)
             with m.Else():
                 m.d.sync += took.eq(took | Cat(sm.i_stream.valid & sm.i_stream.ready for sm in smxs))
-        # the index FIFO is written a cycle after the feed (a register: ``feed``, from the
-        # softmax's ready, through the FIFO's write enable into its count logic was two
-        # look-up tables across the engine, v73 seed 1); its count (``idx_count``) counts
-        # ``feed`` itself, and the V stage reads an index only after the softmax's row latency
-        idx_w = Signal(name="idx_w")
-        wi = Signal(idx_l, name="idx_wdata", reset_less=True)
-        m.d.sync += [idx_w.eq(feed), wi.index.eq(src.index), wi.mask.eq(src.mask)]
-        m.d.comb += [si.payload.logit.eq(src.logit), ififo.w_en.eq(idx_w), ififo.w_data.eq(wi)]
+        wi = data.View(idx_l, ififo.w_data)
+        m.d.comb += [si.payload.logit.eq(src.logit), ififo.w_en.eq(feed), wi.index.eq(src.index),
+                     wi.mask.eq(src.mask)]
         if Q == 1:
             m.d.comb += [si.valid.eq(fo.valid & idx_w_rdy), si.payload.mask.eq(src.mask),
                          si.payload.last.eq(src.last)]

@@ -13,6 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from attnkit.boards.harness import HARNESS_PREFIX, OOCHarness
 from attnkit.boards.replicate import replicate_driver, unit_of
+from attnkit.boards.toolchain import build_ooc
 from attnkit.sim.cocotb_runner import REPO_ROOT, icarus_available, venv_tool
 from attnkit.sim.ecp5_cells import ecp5_cell_models
 
@@ -179,3 +180,16 @@ def test_replicated_netlist_simulates_like_the_original():
     drv = next(n for n in cells if n.endswith("$copy2"))
     cells[drv]["connections"]["DI"] = ["0"]
     assert _simulate(work, rep, "broken", src, args) != want
+
+
+@pytest.mark.synth
+def test_flow_replicates_the_reset(tmp_path):
+    """build_ooc(reset_fanout=...) splits the reset over copies before nextpnr, and reports it."""
+    rep = build_ooc(_Counters(), out_dir=tmp_path, design="counters", device="LFE5U-25F",
+                    clock_mhz=50, reset_fanout=8)
+    assert rep["status"] == "ok" and rep["reset_copies"] >= 5       # 48 register bits
+    assert f"- Reset: the harness's reset flip-flop and {rep['reset_copies']} copies" in \
+        (tmp_path / "report.md").read_text()
+    net = json.loads((tmp_path / "top.json").read_text())
+    copies = [n for n in net["modules"]["top"]["cells"] if "$copy" in n]
+    assert len(copies) == rep["reset_copies"]

@@ -101,6 +101,9 @@ def main(argv=None):
     ap.add_argument("--floorplan", action="store_true",
                     help="--synth with the block RAMs and DSPs on fixed sites "
                          "(attnkit.boards.floorplan.attention_sites)")
+    ap.add_argument("--reset-fanout", type=int, metavar="N",
+                    help="--synth with the reset flip-flop replicated, at most N loads a copy "
+                         "(attnkit.boards.replicate)")
     ap.add_argument("--prefill", type=int, metavar="Q",
                     help="instead: MiniLM head, a prefill block of Q queries vs Q decode jobs")
     a = ap.parse_args(argv)
@@ -121,7 +124,7 @@ def main(argv=None):
                         device="LFE5U-85F", clock_mhz=a.clock,
                         ops_per_cycle=att.ops_per_cycle(params), allow_timing_fail=True,
                         progress=Progress(), seed=a.seed, placer=a.placer,
-                        sites=att.sites(params))
+                        sites=att.sites(params), reset_fanout=a.reset_fanout)
         print(json.dumps({k: rep.get(k) for k in ("utilization", "fmax_mhz", "clocks", "device")},
                          indent=1, default=str))
         return 0
