@@ -61,7 +61,8 @@ Interface
 Timing (no stalls): about ``(B + 1) * k_rows + B * k4_rows`` cycles for scoring (plus one
 bubble per interval, the 7-stage setup pipeline after the job start, and in block mode one
 cycle per block before the first kept one), the softmax's ``row_latency + 2 * (kept + 1)``,
-``B`` cycles per kept V row (overlapping the softmax output), ``d`` output cycles, and for
+``B`` cycles per kept V row (overlapping the softmax output), the ``d`` outputs (at most 4
+in flight through the output requantizer and FIFO: about ``d / 4`` round trips), and for
 top-k the unit's settle (its drain starts ``k + 1`` cycles after its last unmasked element,
 or the cycle after the row's closing element if that is later; see
 :class:`~attnkit.hdl.topk.TopK`) and the drain of ``kept`` entries. The tests assert
@@ -1011,7 +1012,8 @@ class AttentionEngine(wiring.Component):
         outs = [Signal(signed(accw), name=f"oshadow{n}", reset_less=True) for n in range(len(chain))]
         n_sh = -(-len(chain) // seg_o)
         # (the shift copies come from ``o_iss_r``, a register: ``o_iss``, a look-up table, to
-        # the 32 copies along the chain was 4.0 ns of routing, v70; one cycle per job)
+        # the 32 copies along the chain was 4.0 ns of routing, v70; the credit loop's round
+        # trip is one cycle longer: ``d / 4`` cycles per job)
         o_iss_r = Signal(name="o_iss_r")
         m.d.sync += o_iss_r.eq(o_iss)
         shift = [distinct_register(m, o_iss_r, f"oshift{k}", impl) for k in range(n_sh)]

@@ -64,7 +64,7 @@ in that cycle, enters ``x[0]``, which needs no clear), so the clear's fan-out ha
 register, not on the consumer's ``ready``.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Assert, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -281,6 +281,9 @@ class TopK(wiring.Component):
             dc = Signal(name=f"drain{i}")
             m.d.sync += dc.eq(nxt)
             m.d.comb += pc.eq(dc & o.ready)
+            if impl != "primitive":
+                # every simulation and the formal check of the unit hold the copies to it
+                m.d.comb += Assert(dc == drain, "a drain copy differs from drain")
 
         # Last beat: ``(rem == 1) | ~hv[1]`` of the cycle it is read in, loaded a cycle ahead
         # (``rem == 1`` was a register and the OR still sat between the drain's entries and
