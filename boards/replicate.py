@@ -34,8 +34,10 @@ def replicate_driver(netlist: dict, net_name: str, *, max_fanout: int = 64,
     """Split the loads of the flip-flop driving ``net_name`` (a net name of the JSON netlist)
     over copies of it, at most ``max_fanout`` loads each, grouped by :func:`unit_of`; the
     original keeps the first group. Returns the number of copies added (0 when the net has
-    no more than ``max_fanout`` loads). :class:`ValueError` if the net is unknown, is not
-    one bit, or is not driven by a flip-flop (a cell whose type ends in ``FF``)."""
+    no more than ``max_fanout`` loads, or is a constant: Yosys ties a net off when its
+    flip-flop has no loads, as the harness's reset in a core without reset registers).
+    :class:`ValueError` if the net is unknown, is not one bit, or is not driven by a
+    flip-flop (a cell whose type ends in ``FF``)."""
     if not isinstance(max_fanout, int) or isinstance(max_fanout, bool) or max_fanout < 1:
         raise ValueError(f"max_fanout must be a positive int, not {max_fanout!r}")
     mod = netlist["modules"][top]
@@ -43,6 +45,8 @@ def replicate_driver(netlist: dict, net_name: str, *, max_fanout: int = 64,
     if net_name not in nets:
         raise ValueError(f"no net {net_name!r} in the netlist")
     bits = nets[net_name]["bits"]
+    if bits in (["0"], ["1"]):
+        return 0
     if len(bits) != 1 or not isinstance(bits[0], int):
         raise ValueError(f"net {net_name!r} is not one signal bit: {bits!r}")
     bit = bits[0]

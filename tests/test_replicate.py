@@ -88,6 +88,13 @@ def test_small_fanout_is_left_alone():
     assert len(_loads(net, 5)) == 4
 
 
+def test_constant_net_needs_no_copies():
+    net = _netlist([9])
+    net["modules"]["top"]["netnames"]["tied"] = {"bits": ["1"]}
+    assert replicate_driver(net, "tied", max_fanout=4) == 0
+    assert len(_loads(net, 5)) == 9
+
+
 def test_rejects():
     net = _netlist([2])
     with pytest.raises(ValueError, match="no net"):
@@ -193,3 +200,23 @@ def test_flow_replicates_the_reset(tmp_path):
     net = json.loads((tmp_path / "top.json").read_text())
     copies = [n for n in net["modules"]["top"]["cells"] if "$copy" in n]
     assert len(copies) == rep["reset_copies"]
+
+
+class _NoReset(wiring.Component):
+    a: In(8)
+    y: Out(8)
+
+    def elaborate(self, platform):
+        m = Module()
+        r = Signal(8, reset_less=True)
+        m.d.sync += r.eq(r + self.a)
+        m.d.comb += self.y.eq(r)
+        return m
+
+
+@pytest.mark.synth
+def test_flow_with_a_core_without_reset(tmp_path):
+    """A core with no reset register: the harness's reset net is tied off; nothing to copy."""
+    rep = build_ooc(_NoReset(), out_dir=tmp_path, design="noreset", device="LFE5U-25F",
+                    clock_mhz=50, reset_fanout=8)
+    assert rep["status"] == "ok" and rep["reset_copies"] == 0
