@@ -9,6 +9,7 @@ Amaranth simulator's exact cycle count.
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,3 +167,29 @@ def test_bench_build_figures_newest_report_including_seed_builds(tmp_path, monke
     reps = fast_bench.build_figures(measure_dsp=False)["reports"]
     assert [(r["report"], r["fmax_mhz"]) for r in reps] == [
         (os.path.join("build", "seeds", "seed2", "report.json"), 150.0)]
+
+
+def test_bench_only_reruns_a_section_and_carries_build_rows(tmp_path, monkeypatch, capsys):
+    """``tools/bench.py --only builds`` replaces that section of an existing bench.json, keeps
+    the others, records the re-run, and carries build rows that have no report here."""
+    from tool_modules import load_tool
+
+    bench = load_tool("bench")
+    old = json.loads((Path(__file__).resolve().parents[1] / "bench.json").read_text())
+    row = dict(old["builds"]["reports"][0], design="attention", fmax_mhz=1.0)
+    row.pop("carried_from", None)
+    gone = dict(old["builds"]["reports"][0], design="gone", fmax_mhz=2.0)
+    old["builds"]["reports"] = [dict(row, fmax_mhz=0.5), gone]
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(old))
+    new = {"reports": [row], "dsp_clock_limit": {}, "ceiling_definition": "x"}
+    monkeypatch.setattr(bench.fb, "build_figures", lambda **kw: json.loads(json.dumps(new)))
+    assert bench.main(["--only", "builds", "--json", str(path)]) == 0
+    res = json.loads(path.read_text())
+    assert [(r["design"], r["fmax_mhz"], "carried_from" in r)
+            for r in res["builds"]["reports"]] == [("attention", 1.0, False), ("gone", 2.0, True)]
+    assert res["attention"] == old["attention"] and res["generated"] == old["generated"]
+    assert res["rerun"]["builds"]["command"] == "python tools/bench.py --only builds"
+    assert "The builds section was re-run on" in bench.markdown(res)
+    with pytest.raises(SystemExit):
+        bench.main(["--only", "nope", "--json", str(path)])
