@@ -101,14 +101,10 @@ _SCORE_FIFO = 8
 _OUT_FIFO = 4
 #: Stages of the static interval bounds' pipeline (one carry chain or one mux level each).
 _SETUP_CYCLES = 7
-#: Registers between a V-stage DSP and the accumulators it feeds: the product register,
-#: then one copy per accumulator (the fan-out across the die split over two hops).
-_VPROD_STAGES = 2
-#: Bits of a V accumulator's low half (below its registered carry), and the cycles from a
-#: product in its copy register to the accumulator's complete value (the add, then the carry
-#: into the high half).
-_VACC_LO = 18
-_VACC_CYCLES = 2
+#: Registers between a V-stage DSP and its lane's accumulator ring: the product register.
+_VPROD_STAGES = 1
+#: Cycles from a product in its register to the accumulator's complete value (the add).
+_VACC_CYCLES = 1
 
 
 def _check_int(obj, name, v, lo, hi):
@@ -883,17 +879,6 @@ class AttentionEngine(wiring.Component):
         jp = jo.payload
         accw = 8 + pw + ceil_log2(T + 2) + 1
         prodw = 8 + pw + 1
-        # each accumulator in two halves with a registered carry between them (see below);
-        # its value (once the carry is absorbed): Cat(low half, high half)
-        lo_w = min(_VACC_LO, accw - 1)
-        # no reset (the job's first product replaces the value): 2240 flip-flops off the
-        # reset net (whose fan-out was v38's critical path, 5.9 ns of routing)
-        acc_halves = [[(Signal(lo_w, name=f"oacc{c}_lo{sfx}", reset_less=True),
-                        Signal(signed(accw - lo_w), name=f"oacc{c}_hi{sfx}", reset_less=True),
-                        Signal(name=f"oacc{c}_cy{sfx}", reset_less=True))
-                       for c in range(d)] for sfx in ([""] if Q == 1 else
-                                                      [f"_q{qi}" for qi in range(Q)])]
-        accs = [[Cat(lo, hi).as_signed() for lo, hi, _ in row] for row in acc_halves]
         vj = Signal(range(T + 1))
         vb = Signal(range(B))
         vps = [Signal(unsigned(pw), name="vp" if Q == 1 else f"vp_q{qi}") for qi in range(Q)]
@@ -907,77 +892,57 @@ class AttentionEngine(wiring.Component):
         vl = data.StructLayout({"valid": 1, "b": range(B)})
         v0 = Signal(vl)
         m.d.comb += [v0.valid.eq(viss), v0.b.eq(vb)]
-        # the accumulate enables are decoded a cycle ahead into registers, one per
-        # accumulator that synthesis keeps apart (``distinct_register``): a beat's enable
-        # reaches the 35 flip-flops of one accumulator, not the d / B of its beat through
-        # a decoder (v19's critical path, 6 ns of routing)
-        # The beat is decoded once per beat, into registers (``v_miss[bb]``: no product of
-        # beat ``bb`` next cycle; ``v_hit[bb]``, a cycle later: one this cycle), and each
-        # accumulator's clear and enable are plain copies of its beat's (register to
-        # register): decoding the shared beat pipeline in front of each of the 64 copies
-        # put 2.1 ns of routing before and 2.8 ns after each decode (v71 / v72)
-        v_pre1 = delay(m, v0, RAM_READ_LATENCY + MULT18_LATENCY + _VPROD_STAGES - 3, "vs")
-        # (with reset, so a two-cycle reset still clears the copies: the engine's contract)
-        v_miss = [Signal(name=f"v_miss{bb}", init=1) for bb in range(B)]
-        v_hit = [Signal(name=f"v_hit{bb}") for bb in range(B)]
-        m.d.sync += [x.eq(~(v_pre1.valid & (v_pre1.b == bb))) for bb, x in enumerate(v_miss)]
-        m.d.sync += [x.eq(~v_miss[bb]) for bb, x in enumerate(v_hit)]
-        # ``o_copy``: the drain's end (all products in); its registered copies, one per
-        # ``seg`` accumulators, copy the results out (output stage, below)
+        # Accumulators: per query and lane, a ring of B registers (``vring{q}_{i}_{k}``) and
+        # one adder. Each product of the lane adds into the ring's head (stage B - 1) and the
+        # sum enters stage 0 while every stage moves up one, so the B beats of a row meet
+        # their own accumulators in turn and a row's B products rotate the ring once. After
+        # the job's last product, beat ``bb``'s sum is in stage ``B - 1 - bb``: beat 0 at the
+        # head. Each lane's product register thus feeds one adder beside it (64 separate
+        # accumulators, each with a copy of the product, put the copy up to 4.6 ns of routing
+        # from its accumulator: the most frequent failing group of v57-v73).
+        # ``vfresh`` travels with each slot: the slot holds no product of this job yet, so
+        # the head adds as 0 (in the carry chain's look-up tables, ``gated_add``); the output
+        # stage rotates each ring B more times, shifting in fresh slots for the next job.
+        # Enables: per stage a registered copy (``distinct_register``) of the lane's product
+        # valid or its output load, so no net reaches more than one stage's flip-flops.
+        # ``ring_go[qi]``: a product of this beat reaches the rings next cycle, or the output
+        # stage loads from query ``qi``'s heads (``o_ld_pre``, below); ``pv_n``: no product
+        v_pre = delay(m, v0.valid, RAM_READ_LATENCY + MULT18_LATENCY - 1, "vs")
+        o_ld_pre = [Signal(name=f"o_ld_pre{qi}") for qi in range(Q)]
+        ring_go = [Signal(name=f"ring_go{qi}") for qi in range(Q)]
+        pv_n = Signal(init=1, name="pv_n")
+        m.d.sync += [g.eq(v_pre | ld) for g, ld in zip(ring_go, o_ld_pre)]
+        m.d.sync += pv_n.eq(~v_pre)
+        # ``o_copy``: the drain's end (all products in)
         o_copy = Signal()
-        seg = 8
-        copy_out = [distinct_register(m, o_copy, f"ocopy{k}", impl)
-                    for k in range(-(-(Q * d) // seg))]
+        heads = []
         for qi in range(Q):
             sfx = f"_q{qi}" if Q > 1 else ""
             p_rd = delay(m, vps[qi], RAM_READ_LATENCY, f"vp_rd{sfx}", reset_less=True)
-            vprods = []
+            heads.append([])
             for i in range(L):
                 mul = Mult18(self.dsp)
                 m.submodules[f"vmul{i}{sfx}"] = mul
                 m.d.comb += [mul.a.eq(p_rd), mul.b.eq(vr.data[i])]
-                # one register after the DSP (its output reached the B accumulators it feeds
-                # across the die: 4.3 ns of routing at -6, v15's critical path), then one
-                # copy per accumulator (the register reached them: v26's critical path,
-                # 2.6 ns of routing over 17-22 tiles)
+                # one register after the DSP (its output reached the accumulators it feeds
+                # across the die: 4.3 ns of routing at -6, v15's critical path)
                 vprod = Signal(signed(prodw), name=f"vprod{i}{sfx}", reset_less=True)
                 m.d.sync += vprod.eq(mul.p[:prodw].as_signed())
-                vprods.append(vprod)
-            for bb in range(B):
-                for i in range(L):
-                    c = bb * L + i
-                    # the product's copy for this accumulator holds 0 except in the cycle
-                    # its beat's product is in it (the flip-flops' own clear, from a
-                    # register decoded a cycle ahead), so the accumulator adds every cycle
-                    # and needs no enable
-                    zero = distinct_register(m, v_miss[bb], f"vacc_zero{c}{sfx}", impl,
-                                             reset_less=True)
-                    prod = distinct_register(m, vprods[i], f"vprod{i}_b{bb}{sfx}", impl,
-                                             reset_less=True, clear=zero)
-                    en = distinct_register(m, v_hit[bb], f"vacc_en{c}{sfx}", impl,
-                                           reset_less=True)
-                    # the job's first product replaces the accumulator (``fst``, set when
-                    # the results are copied out, below): the choice rides in the carry
-                    # chain's look-up tables (``gated_add``), so neither a clear nor the
-                    # output shift sits between the adder and its register (the shift's
-                    # multiplexer after the adder was v36's critical path)
-                    fst = Signal(init=1, name=f"vacc_fst{c}{sfx}")
-                    m.d.sync += fst.eq(copy_out[(qi * d + c) // seg] | (fst & ~en))
-                    # two carry chains of about half the width: the low half's carry out
-                    # is registered and added into the high half in the next cycle (the
-                    # 35-bit chain after the product's routing was v51's critical path in
-                    # 106 of seed 2's 153 failing endpoints). Between products the copy is
-                    # 0, so the carry is absorbed in the cycle after the last one; with
-                    # ``fst`` the low half adds to 0 and cannot carry, so no carry crosses
-                    # into the next job
-                    lo, hi, cy = acc_halves[qi][c]
-                    ext = Signal(signed(accw), name=f"vprod_ext{c}{sfx}")
-                    m.d.comb += ext.eq(prod)
-                    lo_sum = gated_add(m, lo, fst, ext[:lo_w], lo_w + 1, impl,
-                                       f"vacc{c}_lo{sfx}")
-                    hi_sum = gated_add(m, hi, fst, ext[lo_w:].as_signed(), accw - lo_w, impl,
-                                       f"vacc{c}_hi{sfx}", carry_in=cy)
-                    m.d.sync += [lo.eq(lo_sum[:lo_w]), cy.eq(lo_sum[lo_w]), hi.eq(hi_sum)]
+                ring = [Signal(signed(accw), name=f"vring{qi}_{i}_{k}", reset_less=True)
+                        for k in range(B)]
+                fresh = [Signal(init=1, name=f"vfresh{qi}_{i}_{k}") for k in range(B)]
+                ens = [distinct_register(m, ring_go[qi], f"vring_en{qi}_{i}_{k}", impl)
+                       for k in range(B)]
+                npv = distinct_register(m, pv_n, f"vring_npv{qi}_{i}", impl)
+                ext = Signal(signed(accw), name=f"vprod_ext{qi}_{i}")
+                m.d.comb += ext.eq(vprod)
+                total = gated_add(m, ring[-1], fresh[-1], ext, accw, impl, f"vacc{qi}_{i}")
+                with m.If(ens[0]):
+                    m.d.sync += [ring[0].eq(total), fresh[0].eq(npv)]
+                for k in range(1, B):
+                    with m.If(ens[k]):
+                        m.d.sync += [ring[k].eq(ring[k - 1]), fresh[k].eq(fresh[k - 1])]
+                heads[qi].append(ring[-1])
         # output: query by query, d elements each
         oc = Signal(range(Q * d + 1))            # element index over the whole block
         ocol = Signal(range(d))                   # ... within its query
@@ -998,31 +963,34 @@ class AttentionEngine(wiring.Component):
         # cycles from the final V issue until its products are in the accumulators
         v_drain = RAM_READ_LATENCY + MULT18_LATENCY + _VPROD_STAGES + _VACC_CYCLES
         drain = Signal(range(v_drain + 1))
-        # stage 1: the accumulators are copied, all at once, into a shift chain in output
-        # order (query by query, column by column) in the cycle after the drain (``o_copy``,
-        # registered), which also marks every accumulator's next product as its job's first;
-        # the chain then shifts one element per issue (no Q * d-way select). The copy and the
-        # shift enables are registered, in one copy per 2 elements that synthesis keeps
-        # apart (``distinct_register``), so no net fans out to all Q * d (one copy per 8
+        # stage 1: a shift chain of L elements in output order is loaded from the ring heads
+        # of one query (beat ``bb``'s L columns) while those rings rotate once (``o_ld``: in
+        # the cycle after the drain, then with the shift of each group's last element), and
+        # shifts one element per issue (no Q * d-way select). The load and shift enables are
+        # registered, in one copy per 2 elements that synthesis keeps apart
+        # (``distinct_register``), so no net fans out to the whole chain (one copy per 8
         # elements put 280 flip-flop enables behind each look-up table: v69 seed 1, 194
         # endpoints over 5 ns)
         seg_o = 2
         acc_sel = Signal(signed(accw), reset_less=True)
-        chain = [a_ for row in accs for a_ in row]
-        outs = [Signal(signed(accw), name=f"oshadow{n}", reset_less=True) for n in range(len(chain))]
-        n_sh = -(-len(chain) // seg_o)
+        outs = [Signal(signed(accw), name=f"oshadow{n}", reset_less=True) for n in range(L)]
+        n_sh = -(-L // seg_o)
         # (the shift copies come from ``o_iss_r``, a register: ``o_iss``, a look-up table, to
         # the 32 copies along the chain was 4.0 ns of routing, v70; the credit loop's round
         # trip is one cycle longer: ``d / 4`` cycles per job)
         o_iss_r = Signal(name="o_iss_r")
         m.d.sync += o_iss_r.eq(o_iss)
         shift = [distinct_register(m, o_iss_r, f"oshift{k}", impl) for k in range(n_sh)]
-        o_load = [distinct_register(m, o_copy, f"oload{k}", impl) for k in range(n_sh)]
+        ld_go = [Signal(name=f"ld_go{qi}") for qi in range(Q)]
+        m.d.sync += [g.eq(ld) for g, ld in zip(ld_go, o_ld_pre)]
+        o_load = [[distinct_register(m, ld_go[qi], f"oload{qi}_{k}", impl) for k in range(n_sh)]
+                  for qi in range(Q)]
         with m.If(shift[0]):
             m.d.sync += acc_sel.eq(outs[0])
-        for n, (a_, nxt) in enumerate(zip(chain, outs[1:] + [0])):
-            with m.If(o_load[n // seg_o]):
-                m.d.sync += outs[n].eq(a_)
+        for n, nxt in enumerate(outs[1:] + [0]):
+            for qi in range(Q):
+                with (m.If if qi == 0 else m.Elif)(o_load[qi][n // seg_o]):
+                    m.d.sync += outs[n].eq(heads[qi][n])
             with m.Elif(shift[n // seg_o]):
                 m.d.sync += outs[n].eq(nxt)
         oval = requantize(m, acc_sel, omult, oshift, 127, self.dsp, "orq")   # after stage 1
@@ -1076,15 +1044,30 @@ class AttentionEngine(wiring.Component):
         # state stays DRAIN from a ``drain == 1`` cycle to the next, and entering DRAIN loads
         # ``v_drain`` >= 2 (the compare and the state flag -> the output counters' clears
         # was v58's second path, 6.0 ns)
-        m.d.sync += o_copy.eq(vst["DRAIN"] & (drain == 1))
+        copy_now = vst["DRAIN"] & (drain == 1)
+        m.d.sync += o_copy.eq(copy_now)
+        # ``og_last``: the next issue is the last element of its group of L (a register); the
+        # chain's first load is with ``o_copy`` (query 0), the next ones with the shift of each
+        # group's last element, from the query the following group belongs to
+        og_pos = Signal(range(L))
+        og_last = Signal(init=int(L == 1))
+        grp_end = o_iss & og_last
+        for qi in range(Q):
+            nxt_q = Mux(ocol_last, oq == qi - 1, oq == qi) if Q > 1 else ~ocol_last
+            m.d.comb += o_ld_pre[qi].eq((copy_now if qi == 0 else 0) | (grp_end & nxt_q))
         with m.If(o_copy):
-            m.d.sync += [oc.eq(0), ocol.eq(0), oq.eq(0), o_more.eq(1), ocol_last.eq(d == 1)]
+            m.d.sync += [oc.eq(0), ocol.eq(0), oq.eq(0), o_more.eq(1), ocol_last.eq(d == 1),
+                         og_pos.eq(0), og_last.eq(L == 1)]
             m.d.sync += vgoto("DRAIN", "OUT")
         with m.If(vst["OUT"]):
             with m.If(o_more):
                 with m.If(o_credit):
                     m.d.comb += o_iss.eq(1)
                     m.d.sync += [oc.eq(oc + 1), o_more.eq(oc != Q * d - 1)]
+                    with m.If(og_last):
+                        m.d.sync += [og_pos.eq(0), og_last.eq(L == 1)]
+                    with m.Else():
+                        m.d.sync += [og_pos.eq(og_pos + 1), og_last.eq(og_pos == L - 2)]
                     with m.If(ocol_last):
                         m.d.sync += [ocol.eq(0), oq.eq(oq + 1), ocol_last.eq(d == 1)]
                     with m.Else():
