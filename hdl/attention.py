@@ -83,7 +83,7 @@ from ..golden.attention import D_MAX, ENGINE_SOFTMAX, Selection
 from ..golden.params import check_int
 from ..golden.quant import REQUANT_MULT_BITS
 from ..golden.softmax import SoftmaxConfig
-from .carry_chain import gated_add
+from .carry_chain import gated_add, mux_sub
 from .dsp import MULT18_LATENCY, Mult18, resolve_impl
 from .ebr import RAM_READ_LATENCY, RegisteredRAM
 from .fifo import BlockFifo, LutFifo, SkidBuffer
@@ -440,20 +440,27 @@ class AttentionEngine(wiring.Component):
         def sreg(name):
             return Signal(signed(TW + 1), name=name)
 
+        def lt(a, b):
+            # ``a < b`` as the sign of the exact difference: the carry chain's top sum bit
+            # goes straight to the register (Yosys maps ``<`` to a chain and then look-up
+            # tables for sign and overflow: ``c_gt_g``'s two levels after its chain were
+            # v76's worst path on seeds 1 and 3)
+            return (a - b)[-1]
+
         a_last1, a_wsub, a_winq = sreg("a_last1"), sreg("a_wsub"), sreg("a_winq")
         m.d.sync += [a_last1.eq(pos_s + Q), a_wsub.eq(Mux(causal, win_s - 1, win_s >> 1)),
                      a_winq.eq(win_s + (Q - 1))]
         b_wlo = sreg("b_wlo")
         b_lt = Signal(name="b_lt")               # the causal end a_last1 is before T
-        m.d.sync += [b_wlo.eq(pos_s - a_wsub), b_lt.eq(a_last1 < t_s)]
+        m.d.sync += [b_wlo.eq(pos_s - a_wsub), b_lt.eq(lt(a_last1, t_s))]
         b_end, c_whi = sreg("b_end"), sreg("c_whi")
         c_gt_g = Signal(name="c_gt_g")           # the window starts after the global keys
         m.d.sync += [b_end.eq(Mux(causal & b_lt, a_last1, t_s)), c_whi.eq(b_wlo + a_winq),
-                     c_gt_g.eq(b_wlo > n_glob)]
+                     c_gt_g.eq(lt(n_glob, b_wlo))]
         c_wlo, c_gwlo = sreg("c_wlo"), sreg("c_gwlo")
         d_whi_lt, d_g_lt = Signal(name="d_whi_lt"), Signal(name="d_g_lt")
         m.d.sync += [c_wlo.eq(Mux(b_wlo[-1], 0, b_wlo)), c_gwlo.eq(Mux(c_gt_g, b_wlo, n_glob)),
-                     d_whi_lt.eq(c_whi < b_end), d_g_lt.eq(n_glob < b_end)]
+                     d_whi_lt.eq(lt(c_whi, b_end)), d_g_lt.eq(lt(n_glob, b_end))]
         e_whi, e_g = sreg("e_whi"), sreg("e_g")   # min(window end, end), min(n_global, end)
         m.d.sync += [e_whi.eq(Mux(d_whi_lt, c_whi, b_end)), e_g.eq(Mux(d_g_lt, n_glob, b_end))]
         # up to two intervals per mode; block mode scans the bitmap instead
@@ -471,7 +478,7 @@ class AttentionEngine(wiring.Component):
         # (last stage) interval not empty; its length minus one (``hi + ~lo``)
         e_ne = [Signal(name=f"e_ne{i}") for i in range(2)]
         e_nm1 = [Signal(signed(TW + 2), name=f"e_nm1{i}") for i in range(2)]
-        m.d.sync += [e_ne[i].eq(d_lo[i] < d_hi[i]) for i in range(2)]
+        m.d.sync += [e_ne[i].eq(lt(d_lo[i], d_hi[i])) for i in range(2)]
         m.d.sync += [e_nm1[i].eq(d_hi[i] + ~d_lo[i]) for i in range(2)]
         # (2) The producer: one candidate interval per cycle into the slot (a two-entry
         # register slice: the producer steps while its skid entry is empty); a static
@@ -498,7 +505,9 @@ class AttentionEngine(wiring.Component):
         # grows by ``block``), so no compare sits between the scan and the slot
         b_end_mb = Signal(signed(TW + 1), name="b_end_mb")     # end - block
         b_end_m1 = Signal(signed(TW + 1), name="b_end_m1")     # end - 1
-        m.d.sync += [b_end_mb.eq(b_end - self.block), b_end_m1.eq(b_end - 1)]
+        b_end_mbm1 = Signal(signed(TW + 1), name="b_end_mbm1")  # end - block - 1
+        m.d.sync += [b_end_mb.eq(b_end - self.block), b_end_m1.eq(b_end - 1),
+                     b_end_mbm1.eq(b_end - (self.block + 1))]
         lo_in, hi_out = Signal(name="lo_in"), Signal(name="hi_out")
         # a block cut by ``end``: its length minus one (``end - 1 - b_lo``)
         cut_nm1 = Signal(range(T + 1))
@@ -514,9 +523,15 @@ class AttentionEngine(wiring.Component):
                 m.d.sync += p_go.eq(1)
         step = Signal()
         m.d.comb += step.eq(p_go & slot.i_stream.ready)
+        # ``lo_in`` and ``hi_out`` as the sign of one carry chain each, whose look-up tables
+        # also choose the operand by ``step`` (``mux_sub``): no look-up table after the chain
+        # (v76 seed 3: ``b_lo < end`` or ``b_hi < end`` by ``step`` after the two chains)
+        # ``b_hi >= e`` is ``e - 1 - b_hi < 0``
+        cw = max(len(b_hi) + 1, TW + 1) + 1
         m.d.sync += [rem_more.eq(Mux(step, rem[2:].any(), rem[1:].any())),
-                     lo_in.eq(Mux(step, b_hi < b_end, b_lo < b_end)),
-                     hi_out.eq(Mux(step, b_hi >= b_end_mb, b_hi >= b_end)),
+                     lo_in.eq(mux_sub(m, step, b_hi, b_lo, b_end, cw, impl, "lo_in_d")[-1]),
+                     hi_out.eq(mux_sub(m, step, b_end_mbm1, b_end_m1, b_hi, cw, impl,
+                                       "hi_out_d")[-1]),
                      cut_nm1.eq(Mux(step, b_end_m1 - b_hi, b_end_m1 - b_lo))]
         si_ = slot.i_stream
         with m.If(is_block):
