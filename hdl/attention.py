@@ -99,8 +99,9 @@ MODE_CODES = {"dense": 0, "causal": 0, "window": 1, "global_window": 2, "block":
               "topk": 4, "predict": 5}
 _SCORE_FIFO = 8
 _OUT_FIFO = 4
-#: Stages of the static interval bounds' pipeline (one carry chain or one mux level each).
-_SETUP_CYCLES = 7
+#: Stages of the static interval bounds' pipeline (one carry chain or one mux level each;
+#: the last holds the producer's static candidate, ``st_*``).
+_SETUP_CYCLES = 8
 #: Registers between a V-stage DSP and its lane's accumulator ring: the product register.
 _VPROD_STAGES = 1
 #: Cycles from a product in its register to the accumulator's complete value (the add).
@@ -305,11 +306,13 @@ class AttentionEngine(wiring.Component):
         impl = resolve_impl(self.dsp, platform)
         m.submodules.idx_fifo = ififo = BlockFifo(idx_l.size, T + 4, impl)
         # (a read frees its entry one cycle late, a register: the V stage's join reached the
-        # count's logic, v41's critical path)
+        # count's logic, v41's critical path). The count counts the FIFO's writes, which come
+        # a cycle after the feed (below), so up to two feeds are not in the count yet when
+        # ``ok`` admits a third: ``ok`` stops at ``depth - 1`` (a job feeds at most T entries)
         idx_freed = Signal(name="idx_freed")
         m.d.sync += idx_freed.eq(ififo.r_stream.valid & ififo.r_stream.ready)
         idx_w_rdy = updown_counter(m, ififo.w_en, idx_freed, T + 4, "idx_count",
-                                   {"ok": ("<", T + 4)})["ok"]
+                                   {"ok": ("<", T + 3)})["ok"]
 
         # ``busy`` in two registers of the same next value: ``q_busy`` for the ports'
         # handshakes and write enables, ``busy`` for the rest, so the start's loop
@@ -534,14 +537,24 @@ class AttentionEngine(wiring.Component):
                                        "hi_out_d")[-1]),
                      cut_nm1.eq(Mux(step, b_end_m1 - b_hi, b_end_m1 - b_lo))]
         si_ = slot.i_stream
+        # the static candidate (``p_cand`` chooses) in registers written for the candidate
+        # they will hold, so the slot's input is one look-up table of registers per bit
+        # (``p_cand``, ``is_block`` and ``hi_out`` choosing in series was 3 levels into the
+        # slot's registers: v76 seeds 1, 2, 4, 5, up to 5.6 ns)
+        st_ne = Signal(name="st_ne")
+        st_lo = Signal.like(d_lo[0], name="st_lo")
+        st_nm1 = Signal.like(e_nm1[0], name="st_nm1")
+        cand_next = ~start_r & (p_cand | step)
+        m.d.sync += [st_ne.eq(Mux(cand_next, e_ne[1], e_ne[0])),
+                     st_lo.eq(Mux(cand_next, d_lo[1], d_lo[0])),
+                     st_nm1.eq(Mux(cand_next, e_nm1[1], e_nm1[0]))]
         with m.If(is_block):
             m.d.comb += [si_.valid.eq(p_go & rem[0] & lo_in),
                          si_.payload.lo.eq(b_lo),
                          si_.payload.n_m1.eq(Mux(hi_out, cut_nm1, self.block - 1))]
         with m.Else():
-            m.d.comb += [si_.valid.eq(p_go & Mux(p_cand, e_ne[1], e_ne[0])),
-                         si_.payload.lo.eq(Mux(p_cand, d_lo[1], d_lo[0])),
-                         si_.payload.n_m1.eq(Mux(p_cand, e_nm1[1], e_nm1[0]))]
+            m.d.comb += [si_.valid.eq(p_go & st_ne), si_.payload.lo.eq(st_lo),
+                         si_.payload.n_m1.eq(st_nm1)]
         with m.If(step):
             # the scan's registers step in every mode (only block mode reads them), so their
             # enable is the step alone (v39's critical path: step -> the bitmap's shift)
@@ -859,9 +872,14 @@ class AttentionEngine(wiring.Component):
                 m.d.sync += took.eq(0)
             with m.Else():
                 m.d.sync += took.eq(took | Cat(sm.i_stream.valid & sm.i_stream.ready for sm in smxs))
-        wi = data.View(idx_l, ififo.w_data)
-        m.d.comb += [si.payload.logit.eq(src.logit), ififo.w_en.eq(feed), wi.index.eq(src.index),
-                     wi.mask.eq(src.mask)]
+        # the index FIFO is written a cycle after the feed, from registers: the feed (a look-up
+        # table of the slice's valid and the readies) reached the FIFO's pointer and count and
+        # the writer's count through two more levels (v76 seeds 2, 4 and 5: up to 6.0 ns)
+        idx_w = Signal(name="idx_w")
+        idx_wd = Signal(idx_l, name="idx_wd", reset_less=True)
+        m.d.sync += [idx_w.eq(feed), idx_wd.index.eq(src.index), idx_wd.mask.eq(src.mask)]
+        m.d.comb += [si.payload.logit.eq(src.logit), ififo.w_en.eq(idx_w),
+                     ififo.w_data.eq(idx_wd)]
         if Q == 1:
             m.d.comb += [si.valid.eq(fo.valid & idx_w_rdy), si.payload.mask.eq(src.mask),
                          si.payload.last.eq(src.last)]
