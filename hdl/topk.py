@@ -64,13 +64,14 @@ in that cycle, enters ``x[0]``, which needs no clear), so the clear's fan-out ha
 register, not on the consumer's ``ready``.
 """
 
-from amaranth.hdl import Assert, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Assert, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .carry_chain import mux_sub
 from .dsp import resolve_impl
 from .lut import lut4, lut5
+from .pipeline import distinct_register
 
 __all__ = ["TopK", "topk_in_layout", "topk_out_layout"]
 
@@ -206,12 +207,28 @@ class TopK(wiring.Component):
         # copy's next value is computed beside it, from the registers ``drain``'s own comes
         # from (see "control" below)
         pop_c = []
+        # the compare's copies of each cell's ``xv``, ``hv``, ``xsh`` (``distinct_register``,
+        # the same next values): its ``take`` reads them beside its chain (the cell's own
+        # registers, placed by the wave and the entry, were 1.7-1.9 ns of routing from the
+        # compare's ``take``: v78's worst path on both seeds)
+        clear_r = Signal(init=1)
+        hv_n = [Signal(name=f"hv_n{i}") for i in range(K)]
+        xv_c = [distinct_register(m, inject, "xv_c0", impl)]
+        xsh_c = [xsh[0]]
+        hv_c = [distinct_register(m, hv_n[i], f"hv_c{i}", impl, reset_less=True)
+                for i in range(K)]
         for i in range(K):
             take_fn = lambda v, hh, sh, l: v & (~hh | sh | l)      # noqa: E731
             m.d.comb += take[i].eq(take_fn(xv[i], hv[i], xsh[i], lt[i]))
+            if i + 1 < K:
+                xv_c.append(distinct_register(m, xv[i] & hv[i], f"xv_c{i + 1}", impl,
+                                              reset_less=True, clear=clear_r))
+                xsh_c.append(distinct_register(m, take[i], f"xsh_c{i + 1}", impl,
+                                               reset_less=True))
             # the compare's own copy of ``take`` (its 24 look-up tables and the wave's 42 on
             # one net were 2.3 ns of routing, v65)
-            take_cmp = lut4(m, take_fn, (xv[i], hv[i], xsh[i], lt[i]), impl, f"take_cmp{i}")
+            take_cmp = lut4(m, take_fn, (xv_c[i], hv_c[i], xsh_c[i], lt[i]), impl,
+                            f"take_cmp{i}")
             entering = inp.score if i == 0 else x[i - 1].score
             diff = mux_sub(m, take_cmp, x[i].score, h[i].score, entering, sw + 1, impl, f"cmp{i}")
             m.d.sync += lt[i].eq(diff[-1])
@@ -227,20 +244,23 @@ class TopK(wiring.Component):
                       (xv[i], hv[i], xsh[i], lt[i], pop_c[i]), impl, f"ce{i}")
             with m.If(ce):
                 m.d.sync += h[i].eq(Mux(pop_c[i], h[i + 1], x[i]) if i + 1 < K else x[i])
-            with m.If(pop_c[i]):
-                m.d.sync += hv[i].eq(hv[i + 1] if i + 1 < K else 0)
-            with m.Elif(take[i]):
-                m.d.sync += hv[i].eq(1)
+            # (cleared with the waves, below: ``clear_r``)
+            m.d.comb += hv_n[i].eq(Mux(clear_r, 0, Mux(pop_c[i], hv[i + 1] if i + 1 < K else 0,
+                                                       hv[i] | take[i])))
+            m.d.sync += hv[i].eq(hv_n[i])
         # the entries and the waves are cleared one cycle after the last pop, from a register
         # (``clear`` itself fans out to no more than the control flags): in that cycle no
         # pop happens (``drain`` fell) and a new row's first element is only entering
         # ``x[0]``, whose valid is written every cycle and needs no clear
         # The reset sets ``clear_r`` (``init=1``): it clears the cells in every reset cycle
         # and the first cycle after (the cells' valid bits carry no reset of their own).
-        clear_r = Signal(init=1)
         m.d.sync += clear_r.eq(clear)
         with m.If(clear_r):
-            m.d.sync += [v.eq(0) for v in hv + xv[1:]]
+            m.d.sync += [v.eq(0) for v in xv[1:]]
+        if impl != "primitive":
+            # every simulation and the formal check of the unit hold the copies to the cells'
+            m.d.comb += Assert((Cat(*xv_c) == Cat(*xv)) & (Cat(*hv_c) == Cat(*hv))
+                               & (Cat(*xsh_c) == Cat(*xsh)), "a compare's copy differs")
 
         # ---------------------------------------------------------------- control
         # ``wait`` reads 0 from cycle c + 1 + kk on when the last unmasked element was
