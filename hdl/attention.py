@@ -17,8 +17,9 @@ Data path
        |                                   v (topk / predict pass 1)       v (static, predict pass 2)
        +---- predict candidates <---- TopK unit --(topk)--> requant -> Softmax -> p ---+
                                                                     index FIFO -> j ---+
-                     V read (B beats per kept row) -> lanes multipliers p * V -> d accumulators
-                     -> requant to int8 (one element per cycle) -> o_stream
+                     V read (B beats per kept row) -> lanes multipliers p * V -> per lane an
+                     adder and a ring of B accumulators -> requant to int8 (one element per
+                     cycle) -> o_stream
 
 A dedicated ``lanes``-wide dot-product datapath is used instead of
 :class:`attnkit.hdl.gemv.GemvArray`: attention reads K and V *row by row* at addresses the
@@ -36,7 +37,7 @@ that keeps nothing is therefore the softmax's fully masked row: the output is al
 Skipped keys cost no reads: the address generator walks only the kept intervals, one
 bubble cycle between two intervals. The intervals come from a producer that runs ahead of
 the walk through a two-entry slot (a register slice): the job's static bounds (window,
-global, end) from a 7-stage pipeline after the job start, then one candidate per cycle (an
+global, end) from an 8-stage pipeline after the job start, then one candidate per cycle (an
 empty static interval is dropped; block-sparse scans the bitmap one block per cycle, a
 shift register, emitting each set block). So a skipped block costs a producer cycle, hidden
 behind the walk of a kept one except before the first kept block. Dynamic modes score every candidate
@@ -59,7 +60,7 @@ Interface
   ``busy``.
 
 Timing (no stalls): about ``(B + 1) * k_rows + B * k4_rows`` cycles for scoring (plus one
-bubble per interval, the 7-stage setup pipeline after the job start, and in block mode one
+bubble per interval, the 8-stage setup pipeline after the job start, and in block mode one
 cycle per block before the first kept one), the softmax's ``row_latency + 2 * (kept + 1)``,
 ``B`` cycles per kept V row (overlapping the softmax output), the ``d`` outputs (at most 4
 in flight through the output requantizer and FIFO: about ``d / 4`` round trips), and for
@@ -240,12 +241,12 @@ class AttentionEngine(wiring.Component):
         the static bounds' setup pipeline (from the registered start), the scorer (K read,
         DSP, adder tree, accumulator and score register), the score requantizer, the score
         FIFO and the softmax feed's register slice, the V stage (the join of probabilities
-        and indices, V read, DSP, product register and its copy, accumulate) and the output
+        and indices, V read, DSP, product register, accumulate into the ring) and the output
         stage (shift enable, output chain head, requantizer, FIFO)."""
         setup = 1 + _SETUP_CYCLES
         scorer = RAM_READ_LATENCY + MULT18_LATENCY + _tree_stages(self.lanes) + 1
         score_fifo = REQUANT_LATENCY + LutFifo.latency + 1    # + the softmax feed's slice
-        # join, V read, DSP, product registers, accumulate (the add, then the carry)
+        # join, V read, DSP, product register, accumulate
         v_stage = 1 + RAM_READ_LATENCY + MULT18_LATENCY + _VPROD_STAGES + _VACC_CYCLES
         return setup + scorer + score_fifo + v_stage + (2 + REQUANT_LATENCY + 1)
 
@@ -637,6 +638,19 @@ class AttentionEngine(wiring.Component):
             with m.Else():
                 m.d.sync += [beat.eq(beat + 1), b_first.eq(0), b_last.eq(beat == B - 2)]
 
+        # ``j`` and ``rows_m1`` load or count in one carry chain each, whose look-up tables
+        # choose the loaded value or the count (``mux_sub``): no multiplexer after the chain
+        # (``rows_m1 - 1`` -> load multiplexer -> ``rows_m1``, v77 seed 2)
+        j_ld, j_inc, j_src = Signal(), Signal(), Signal.like(j, name="j_src")
+        rows_ld, rows_dec = Signal(), Signal()
+        j_b = Signal(signed(2))
+        m.d.comb += j_b.eq(Mux(j_ld, 0, -1))
+        with m.If(j_ld | j_inc):
+            m.d.sync += j.eq(mux_sub(m, j_ld, j_src, j, j_b, len(j), impl, "j_next"))
+        with m.If(rows_ld | rows_dec):
+            m.d.sync += rows_m1.eq(mux_sub(m, rows_ld, slot.o_stream.payload.n_m1, rows_m1,
+                                           ~rows_ld, len(rows_m1), impl, "rows_next"))
+
         # The front state machine with one flag register per state (``one_hot_states``),
         # so each state's decisions read one flag instead of a decode of an encoded state.
         st, goto = one_hot_states(
@@ -653,8 +667,8 @@ class AttentionEngine(wiring.Component):
             so_ = slot.o_stream
             with m.If(so_.valid):
                 m.d.comb += so_.ready.eq(1)
-                m.d.sync += [j.eq(so_.payload.lo), rows_m1.eq(so_.payload.n_m1),
-                             rows_z.eq(so_.payload.n_m1 == 0)]
+                m.d.comb += [j_ld.eq(1), j_src.eq(so_.payload.lo), rows_ld.eq(1)]
+                m.d.sync += rows_z.eq(so_.payload.n_m1 == 0)
                 m.d.sync += goto("NEXT", "WALK")
             with m.Elif(p_done):
                 m.d.sync += goto("NEXT", "DUMMY")
@@ -663,7 +677,8 @@ class AttentionEngine(wiring.Component):
             with m.If(~b_first | credit):
                 m.d.comb += [iss.eq(1), adv.eq(1)]
                 with m.If(b_last):
-                    m.d.sync += [j.eq(j + 1), rows_m1.eq(rows_m1 - 1), rows_z.eq(rows_m1 == 1)]
+                    m.d.comb += [j_inc.eq(1), rows_dec.eq(1)]
+                    m.d.sync += rows_z.eq(rows_m1 == 1)
                     with m.If(rows_z):
                         m.d.sync += goto("WALK", "NEXT")
         with m.If(st["DUMMY"]):
@@ -681,7 +696,8 @@ class AttentionEngine(wiring.Component):
                 with m.If(to.payload.empty):
                     m.d.sync += goto("CAND", "DUMMY")
                 with m.Else():
-                    m.d.sync += [j.eq(to.payload.index[:iw]), cand_last.eq(to.payload.last)]
+                    m.d.comb += [j_ld.eq(1), j_src.eq(to.payload.index[:iw])]
+                    m.d.sync += cand_last.eq(to.payload.last)
                     m.d.sync += goto("CAND", "CANDROW")
         with m.If(st["CANDROW"]):
             m.d.comb += [iss_j.eq(j), iss_first.eq(b_first), iss_lastbeat.eq(b_last),
