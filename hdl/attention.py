@@ -638,19 +638,6 @@ class AttentionEngine(wiring.Component):
             with m.Else():
                 m.d.sync += [beat.eq(beat + 1), b_first.eq(0), b_last.eq(beat == B - 2)]
 
-        # ``j`` and ``rows_m1`` load or count in one carry chain each, whose look-up tables
-        # choose the loaded value or the count (``mux_sub``): no multiplexer after the chain
-        # (``rows_m1 - 1`` -> load multiplexer -> ``rows_m1``, v77 seed 2)
-        j_ld, j_inc, j_src = Signal(), Signal(), Signal.like(j, name="j_src")
-        rows_ld, rows_dec = Signal(), Signal()
-        j_b = Signal(signed(2))
-        m.d.comb += j_b.eq(Mux(j_ld, 0, -1))
-        with m.If(j_ld | j_inc):
-            m.d.sync += j.eq(mux_sub(m, j_ld, j_src, j, j_b, len(j), impl, "j_next"))
-        with m.If(rows_ld | rows_dec):
-            m.d.sync += rows_m1.eq(mux_sub(m, rows_ld, slot.o_stream.payload.n_m1, rows_m1,
-                                           ~rows_ld, len(rows_m1), impl, "rows_next"))
-
         # The front state machine with one flag register per state (``one_hot_states``),
         # so each state's decisions read one flag instead of a decode of an encoded state.
         st, goto = one_hot_states(
@@ -667,8 +654,8 @@ class AttentionEngine(wiring.Component):
             so_ = slot.o_stream
             with m.If(so_.valid):
                 m.d.comb += so_.ready.eq(1)
-                m.d.comb += [j_ld.eq(1), j_src.eq(so_.payload.lo), rows_ld.eq(1)]
-                m.d.sync += rows_z.eq(so_.payload.n_m1 == 0)
+                m.d.sync += [j.eq(so_.payload.lo), rows_m1.eq(so_.payload.n_m1),
+                             rows_z.eq(so_.payload.n_m1 == 0)]
                 m.d.sync += goto("NEXT", "WALK")
             with m.Elif(p_done):
                 m.d.sync += goto("NEXT", "DUMMY")
@@ -677,8 +664,7 @@ class AttentionEngine(wiring.Component):
             with m.If(~b_first | credit):
                 m.d.comb += [iss.eq(1), adv.eq(1)]
                 with m.If(b_last):
-                    m.d.comb += [j_inc.eq(1), rows_dec.eq(1)]
-                    m.d.sync += rows_z.eq(rows_m1 == 1)
+                    m.d.sync += [j.eq(j + 1), rows_m1.eq(rows_m1 - 1), rows_z.eq(rows_m1 == 1)]
                     with m.If(rows_z):
                         m.d.sync += goto("WALK", "NEXT")
         with m.If(st["DUMMY"]):
@@ -696,8 +682,7 @@ class AttentionEngine(wiring.Component):
                 with m.If(to.payload.empty):
                     m.d.sync += goto("CAND", "DUMMY")
                 with m.Else():
-                    m.d.comb += [j_ld.eq(1), j_src.eq(to.payload.index[:iw])]
-                    m.d.sync += cand_last.eq(to.payload.last)
+                    m.d.sync += [j.eq(to.payload.index[:iw]), cand_last.eq(to.payload.last)]
                     m.d.sync += goto("CAND", "CANDROW")
         with m.If(st["CANDROW"]):
             m.d.comb += [iss_j.eq(j), iss_first.eq(b_first), iss_lastbeat.eq(b_last),
