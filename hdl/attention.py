@@ -998,8 +998,9 @@ class AttentionEngine(wiring.Component):
         v_drain = RAM_READ_LATENCY + MULT18_LATENCY + _VPROD_STAGES + _VACC_CYCLES
         drain = Signal(range(v_drain + 1))
         # stage 1: a shift chain of L elements in output order is loaded from the ring heads
-        # of one query (beat ``bb``'s L columns) while those rings rotate once (``o_ld``: in
-        # the cycle after the drain, then with the shift of each group's last element), and
+        # of one query (beat ``bb``'s L columns) while those rings rotate once (``o_ld_pre``,
+        # two cycles ahead: in the cycle after the drain, then with the shift of each group's
+        # last element), and
         # shifts one element per issue (no Q * d-way select). The load and shift enables are
         # registered, in one copy per 2 elements that synthesis keeps apart
         # (``distinct_register``), so no net fans out to the whole chain (one copy per 8
