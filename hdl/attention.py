@@ -652,13 +652,10 @@ class AttentionEngine(wiring.Component):
                 m.d.sync += goto("IDLE", "NEXT")
         with m.If(st["NEXT"]):
             so_ = slot.o_stream
-            # the walk's registers load the slot's head in every NEXT cycle (only WALK reads
-            # them, and WALK is entered from NEXT with the head taken), so their enables are
-            # the state flag alone, not the slot's valid
-            m.d.sync += [j.eq(so_.payload.lo), rows_m1.eq(so_.payload.n_m1),
-                         rows_z.eq(so_.payload.n_m1 == 0)]
             with m.If(so_.valid):
                 m.d.comb += so_.ready.eq(1)
+                m.d.sync += [j.eq(so_.payload.lo), rows_m1.eq(so_.payload.n_m1),
+                             rows_z.eq(so_.payload.n_m1 == 0)]
                 m.d.sync += goto("NEXT", "WALK")
             with m.Elif(p_done):
                 m.d.sync += goto("NEXT", "DUMMY")
@@ -681,13 +678,11 @@ class AttentionEngine(wiring.Component):
                     m.d.sync += goto("DUMMY", "DONE")
         with m.If(st["CAND"]):             # predict pass 2: exact scores of the candidates
             m.d.comb += to.ready.eq(credit)
-            # (loaded in every CAND cycle, like the walk's in NEXT: only CANDROW and CANDEND
-            # read them, entered with the candidate taken)
-            m.d.sync += [j.eq(to.payload.index[:iw]), cand_last.eq(to.payload.last)]
             with m.If(to.valid & credit):
                 with m.If(to.payload.empty):
                     m.d.sync += goto("CAND", "DUMMY")
                 with m.Else():
+                    m.d.sync += [j.eq(to.payload.index[:iw]), cand_last.eq(to.payload.last)]
                     m.d.sync += goto("CAND", "CANDROW")
         with m.If(st["CANDROW"]):
             m.d.comb += [iss_j.eq(j), iss_first.eq(b_first), iss_lastbeat.eq(b_last),

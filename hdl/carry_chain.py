@@ -98,19 +98,13 @@ def gated_add(m, a, gate, b, width: int, impl: str, name: str, *, carry_in=None)
 def mux_sub(m, sel, a1, a0, b, width: int, impl: str, name: str, *, invert_msb=False):
     """``(a1 if sel else a0) - b`` modulo ``2**width`` as a ``width``-bit Signal (comb).
 
-    ``sel`` may be a list of equal signals (copies, e.g. ``hdl.lut.lut4`` instances of one
-    function): the chain is split into that many runs of bits from the bottom, each
-    selected by its own copy, so no copy drives the whole chain. Only the first is read in
-    simulation (``impl != "primitive"``).
-
     ``invert_msb``: the top bit comes out inverted (its CCU2C half computes the complement
     of its propagate; that half's carry out is unused), so a register can hold the
     complemented sign with no inverter after the chain."""
     out = Signal(width, name=name)
     flip = (1 << (width - 1)) if invert_msb else 0
-    sels = list(sel) if isinstance(sel, (list, tuple)) else [sel]
     if impl != "primitive":
-        m.d.comb += out.eq((Mux(sels[0], a1, a0) - b) ^ flip)
+        m.d.comb += out.eq((Mux(sel, a1, a0) - b) ^ flip)
         return out
     if invert_msb and width % 2:
         raise ValueError("invert_msb needs an even width (the top bit ends a CCU2C)")
@@ -118,7 +112,6 @@ def mux_sub(m, sel, a1, a0, b, width: int, impl: str, name: str, *, invert_msb=F
     a1w, a0w = _extend(m, a1, w2, f"{name}_a1"), _extend(m, a0, w2, f"{name}_a0")
     bw = _extend(m, b, w2, f"{name}_b")
     top = MUX_SUB_INIT ^ 0xFFFF if invert_msb else None
-    s = _ccu2_chain(m, name, w2, MUX_SUB_INIT, 1,
-                    lambda i: (a1w[i], bw[i], a0w[i], sels[i * len(sels) // w2]), top)
+    s = _ccu2_chain(m, name, w2, MUX_SUB_INIT, 1, lambda i: (a1w[i], bw[i], a0w[i], sel), top)
     m.d.comb += out.eq(s[:width])
     return out

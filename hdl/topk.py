@@ -227,10 +227,8 @@ class TopK(wiring.Component):
                                                reset_less=True))
             # the compare's own copy of ``take`` (its 24 look-up tables and the wave's 42 on
             # one net were 2.3 ns of routing, v65)
-            # (two of them, one per half of the chain: one drove all 24 of its look-up
-            # tables from the middle, 1.0-1.3 ns of routing to the bottom one, v79 seed 4)
-            take_cmp = [lut4(m, take_fn, (xv_c[i], hv_c[i], xsh_c[i], lt[i]), impl,
-                             f"take_cmp{i}{sfx}") for sfx in ("", "h")]
+            take_cmp = lut4(m, take_fn, (xv_c[i], hv_c[i], xsh_c[i], lt[i]), impl,
+                            f"take_cmp{i}")
             entering = inp.score if i == 0 else x[i - 1].score
             diff = mux_sub(m, take_cmp, x[i].score, h[i].score, entering, sw + 1, impl, f"cmp{i}")
             m.d.sync += lt[i].eq(diff[-1])
